@@ -1,0 +1,1 @@
+"""Serving: the FastAPI application, its routes and the built-in live page."""

@@ -1,0 +1,67 @@
+"""POST /v1/events: atomic submission."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.deps import Context, Principal
+from domain.access import can_submit
+from domain.decode import DecodeError, Problem, decode_batch, decode_json
+from domain.events import UNIT_EVENT_TYPES
+from producers.service import Spooled
+
+router = APIRouter(tags=["events"])
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+def _problems(problems: list[Problem], status: int) -> JSONResponse:
+    return JSONResponse({"detail": "请求被拒绝 (request rejected)",
+                         "problems": [p.as_dict() for p in problems]}, status_code=status)
+
+
+@router.post("/v1/events", status_code=202, response_model=Accepted,
+             responses={422: {"description": "every problem, by index, event_id and field"},
+                        403: {"description": "an event's unit is outside the caller's scope"},
+                        503: {"description": "broker unavailable; events spooled, retry is safe"}})
+async def submit_events(request: Request, ctx: Context, principal: Principal) -> JSONResponse:
+    """Submit events atomically: all are published, or none."""
+    body = await request.body()
+    if len(body) > ctx.max_request_bytes:
+        return JSONResponse({"detail": f"请求过大 (body over {ctx.max_request_bytes} bytes)"}, 413)
+    try:
+        data = decode_json(body)
+        if not isinstance(data, dict) or set(data) != {"events"}:
+            raise DecodeError([Problem(0, None, "(body)", '请求体必须是 {"events": [...]} (body must be {"events": [...]})')])
+        events = decode_batch(data["events"])
+    except DecodeError as exc:
+        return _problems(exc.problems, 422)
+    if not events:
+        return JSONResponse({"accepted": 0}, status_code=202)
+    tree = ctx.hierarchy.at()
+    denied = []
+    for index, event in enumerate(events):
+        units = {event.unit_id}
+        if event.type in UNIT_EVENT_TYPES:  # type: ignore[attr-defined]
+            parent = getattr(event.payload, "parent_id", None)  # type: ignore[attr-defined]
+            units |= {event.subject_id} if event.subject_id in tree else {parent} if parent else set()
+        for unit in units:
+            if not can_submit(tree, principal, unit):
+                denied.append(Problem(index, str(event.event_id), "unit_id",
+                                      f"无权为单位 {unit} 报送 (unit outside your submit scope)"))
+    if denied:
+        return _problems(denied, 403)
+    if ctx.submitter is None:
+        return JSONResponse({"detail": "本实例不接收报送 (this instance has no broker)"}, 503)
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        accepted = await run_in_threadpool(ctx.submitter.submit, events, principal.name)
+    except Spooled as exc:
+        return JSONResponse({"detail": str(exc), "spooled": exc.events}, status_code=503,
+                            headers={"Retry-After": "5"})
+    return JSONResponse({"accepted": accepted}, status_code=202)

@@ -1,0 +1,116 @@
+"""Read endpoints: indicators and units."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Context, Principal, forbid
+from domain.access import can_read
+from domain.hierarchy import Hierarchy
+from projections.indicators import IndicatorQuery
+
+router = APIRouter(tags=["read"])
+UnitId = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class IndicatorRow(BaseModel):
+    key: str
+    label: str
+    indicators: dict[str, float | int | None]
+
+
+class IndicatorsResponse(BaseModel):
+    unit: str
+    scope: str
+    group_by: str
+    from_: str | None = None
+    to: str | None = None
+    as_of: str
+    rows: list[IndicatorRow]
+
+    model_config = {"populate_by_name": True}
+
+
+class UnitOut(BaseModel):
+    unit_id: str
+    name: str
+    level: str
+    parent_id: str | None
+    path: list[str]
+    retired_from: dt.date | None = None
+
+
+def _readable(tree: Hierarchy, principal, unit: str) -> None:
+    if unit not in tree:
+        # Admins learn it does not exist; others learn nothing about units outside scope.
+        if principal.is_admin:
+            raise HTTPException(404, f"单位 {unit} 不存在 (unknown unit)")
+        raise forbid()
+    if not can_read(tree, principal, unit):
+        raise forbid()
+
+
+def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@router.get("/v1/indicators")
+async def indicators(
+    ctx: Context, principal: Principal, unit: UnitId,
+    scope: Literal["self", "subtree"] = "subtree",
+    from_: Annotated[dt.date | None, Query(alias="from")] = None,
+    to: dt.date | None = None,
+    as_of: dt.datetime | None = None,
+    group_by: Literal["none", "child", "level", "month"] = "none",
+) -> dict[str, Any]:
+    """Indicator figures for a unit, its own or its subtree's, for a period, as known at as_of."""
+    if from_ and to and from_ >= to:
+        raise HTTPException(422, "from 必须早于 to (from must be before to; the period is half-open)")
+    tree = await run_in_threadpool(ctx.hierarchy.at)
+    _readable(tree, principal, unit)
+    query = IndicatorQuery(unit, scope, from_, to, _as_utc(as_of), group_by)
+    return await run_in_threadpool(ctx.indicators.compute, query)
+
+
+def _unit_out(tree: Hierarchy, unit_id: str) -> UnitOut:
+    today = dt.date.today()
+    unit = tree.get(unit_id)
+    return UnitOut(unit_id=unit_id, name=unit.name, level=unit.level,
+                   parent_id=tree.parent_of(unit_id, today), path=tree.path_of(unit_id, today),
+                   retired_from=unit.retired_from)
+
+
+@router.get("/v1/units/{unit_id}", response_model=UnitOut)
+async def get_unit(unit_id: str, ctx: Context, principal: Principal) -> UnitOut:
+    """One unit: name, level, parent and path as in force today."""
+    tree = await run_in_threadpool(ctx.hierarchy.at)
+    _readable(tree, principal, unit_id)
+    return _unit_out(tree, unit_id)
+
+
+@router.get("/v1/units/{unit_id}/children", response_model=list[UnitOut])
+async def get_children(unit_id: str, ctx: Context, principal: Principal) -> list[UnitOut]:
+    """The unit's current children."""
+    tree = await run_in_threadpool(ctx.hierarchy.at)
+    _readable(tree, principal, unit_id)
+    return [_unit_out(tree, c) for c in tree.children(unit_id, dt.date.today())]
+
+
+@router.get("/v1/me")
+async def me(principal: Principal) -> dict[str, Any]:
+    """Who the token belongs to."""
+    return {"name": principal.name, "role": principal.role, "unit_id": principal.unit_id}
+
+
+@router.get("/v1/roots")
+async def roots(ctx: Context, principal: Principal) -> dict[str, list[str]]:
+    """Top-level units the caller can read."""
+    tree = await run_in_threadpool(ctx.hierarchy.at)
+    return {"roots": [u for u in tree.roots() if can_read(tree, principal, u)]}

@@ -1,0 +1,1 @@
+"""Showing: panel definitions rendered to Grafana JSON and the built-in page."""

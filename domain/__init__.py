@@ -1,0 +1,1 @@
+"""Pure domain: event contracts, the unit hierarchy, the indicator catalogue. No I/O."""

@@ -1,0 +1,120 @@
+"""Decode untrusted event data into validated events or a list of plain problems.
+
+The decoder never raises anything but `DecodeError`; every problem names the
+event's index, its event_id (when readable), the field and what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.events import (
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    MAX_EVENTS_PER_REQUEST,
+    PAYLOADS,
+    SERVER_FIELDS,
+    EnvelopeBase,
+)
+from domain.upcasting import UnknownSchemaVersion, upcast
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int
+    event_id: str | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DecodeError(ValueError):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(f"#{p.index} {p.field}: {p.message}" for p in problems[:5]))
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    # Drop pydantic's union tag (the event type) from the location path.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in EVENT_TYPES:
+        parts = parts[1:]
+    return ".".join(parts) or "(event)"
+
+
+def decode_event(raw: Any, index: int = 0) -> EnvelopeBase:
+    """Validate one raw event (a dict from JSON, CSV or XLSX) into a typed event."""
+    if not isinstance(raw, dict):
+        raise DecodeError([Problem(index, None, "(event)", "事件必须是 JSON 对象 (an event must be an object)")])
+    event_id = raw.get("event_id")
+    event_id = str(event_id)[:64] if event_id is not None else None
+    problems = [
+        Problem(index, event_id, name, "服务器字段，客户端不得设置 (set by the server, not by clients)")
+        for name in SERVER_FIELDS if name in raw
+    ]
+    data = {k: v for k, v in raw.items() if k not in SERVER_FIELDS}
+    event_type = data.get("type")
+    if event_type not in PAYLOADS:
+        problems.append(Problem(index, event_id, "type",
+                                f"未知事件类型 {str(event_type)[:60]!r} (unknown event type)"))
+        raise DecodeError(problems)
+    version = data.get("schema_version", 1)
+    if isinstance(version, int) and not isinstance(version, bool) and isinstance(data.get("payload"), dict):
+        try:
+            data["payload"] = upcast(event_type, version, data["payload"])
+        except UnknownSchemaVersion as exc:
+            problems.append(Problem(index, event_id, "schema_version", str(exc)))
+        except Exception as exc:  # an upcaster choking on bad old data is a validation problem
+            problems.append(Problem(index, event_id, "payload", f"无法升级旧版本 (upcast failed): {exc}"))
+    try:
+        event = EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems.extend(Problem(index, event_id, _loc(err["loc"]), err["msg"]) for err in exc.errors())
+        raise DecodeError(problems) from None
+    except (RecursionError, ValueError, TypeError) as exc:
+        problems.append(Problem(index, event_id, "(event)", f"无法解析 (cannot parse): {exc}"))
+        raise DecodeError(problems) from None
+    if problems:
+        raise DecodeError(problems)
+    return event
+
+
+def decode_batch(raws: Any, first_index: int = 0) -> list[EnvelopeBase]:
+    """Validate a batch atomically: every event, or a DecodeError listing every problem."""
+    if not isinstance(raws, list):
+        raise DecodeError([Problem(0, None, "events", "events 必须是数组 (must be a list)")])
+    if len(raws) > MAX_EVENTS_PER_REQUEST:
+        raise DecodeError([Problem(0, None, "events",
+                                   f"每次最多 {MAX_EVENTS_PER_REQUEST} 条 (at most {MAX_EVENTS_PER_REQUEST} events)")])
+    events, problems, seen = [], [], {}
+    for offset, raw in enumerate(raws):
+        index = first_index + offset
+        try:
+            event = decode_event(raw, index)
+        except DecodeError as exc:
+            problems.extend(exc.problems)
+            continue
+        key = str(event.event_id)
+        if key in seen:
+            problems.append(Problem(index, key, "event_id",
+                                    f"与第 {seen[key]} 条重复 (duplicate of index {seen[key]} in this batch)"))
+            continue
+        seen[key] = index
+        events.append(event)
+    if problems:
+        raise DecodeError(problems)
+    return events
+
+
+def decode_json(body: bytes | str) -> Any:
+    """Parse JSON text, turning any parse failure into a DecodeError."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError([Problem(0, None, "(body)", f"不是合法的 JSON (invalid JSON): {exc}")]) from None

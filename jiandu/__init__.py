@@ -1,0 +1,1 @@
+"""Composition root: settings, the CLI and the embedded runtime wire the tiers together."""

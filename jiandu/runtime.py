@@ -1,0 +1,202 @@
+"""The embedded platform: broker, worker, outbox relay and API in one foreground process.
+
+chDB allows one process per data path, so the worker (which writes) and the API (which
+reads) share this process, each with its own client. The broker is a child process that
+dies with us, even on kill -9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from api.app import create_app as create_api
+from api.context import ApiContext
+from jiandu.broker import TansuBroker, ensure_topics, free_port
+from jiandu.settings import TOPIC, Settings
+from producers.outbox import Outbox
+from producers.publisher import KafkaPublisher
+from producers.service import OutboxRelay, Submitter
+from projections.hierarchy import HierarchySource
+from projections.indicators import IndicatorService
+from projections.ledger import ClickHouseLedger
+from projections.store import ClickHouseStore
+from projections.tokens import TokenStore
+from streams.app import create_app as create_worker
+from streams.ingest import Ingestor, Outcome
+
+log = logging.getLogger("jiandu")
+RELAY_INTERVAL_S = 1.0
+
+
+@dataclass
+class Stats:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    last_write: float = 0.0
+    started: float = field(default_factory=time.time)
+
+    def record(self, outcome: Outcome) -> None:
+        self.stored += outcome.stored
+        self.duplicates += outcome.duplicates
+        self.rejected += len(outcome.rejected)
+        self.last_write = time.time()
+
+
+class Platform:
+    """Everything `jiandu up` runs. `run()` returns when asked to stop."""
+
+    def __init__(self, settings: Settings, demo: bool = False, with_api: bool = True,
+                 with_worker: bool = True):
+        self.settings, self.demo = settings, demo
+        self.with_api, self.with_worker = with_api, with_worker
+        self.stats = Stats()
+        self.stopping = asyncio.Event()
+        self.broker: TansuBroker | None = None
+        self.worker_ready = False
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        admin_token = s.ensure_admin_token()
+        bootstrap = s.kafka_bootstrap
+        if not bootstrap:
+            self.broker = TansuBroker(s.broker_port, s.tansu_bin, s.data_dir / "tansu.log")
+            await asyncio.to_thread(self.broker.start)
+            bootstrap = self.broker.bootstrap
+        try:
+            await self._run(bootstrap, admin_token)
+        finally:
+            if self.broker is not None:
+                await asyncio.to_thread(self.broker.stop)
+            with contextlib.suppress(FileNotFoundError):
+                s.runtime_path.unlink()
+
+    async def _run(self, bootstrap: str, admin_token: str) -> None:
+        s = self.settings
+        await asyncio.to_thread(ensure_topics, bootstrap, s.partitions)
+        write_store = ClickHouseStore(s.store_url)
+        await asyncio.to_thread(write_store.migrate)
+        read_store = ClickHouseStore(s.store_url)
+        outbox = Outbox(s.outbox_path)
+        publisher = KafkaPublisher(bootstrap, TOPIC)
+        relay = OutboxRelay(outbox, publisher, ClickHouseLedger(read_store).finished_batches)
+        if self.broker is not None:
+            relay.forget_broker()  # a fresh memory broker holds nothing we published before
+        submitter = Submitter(outbox, publisher, s.partitions)
+
+        worker = None
+        if self.with_worker:
+            ingestor = Ingestor(ClickHouseLedger(write_store))
+            await asyncio.to_thread(ingestor.load)
+            worker = create_worker(s, bootstrap, ingestor, self.stats.record)
+            await worker.start()
+            self.worker_ready = True
+
+        hierarchy = HierarchySource(read_store)
+        tasks = [asyncio.create_task(self._relay_loop(relay), name="relay")]
+        server = None
+        port = s.api_port or free_port()
+        if self.with_api:
+            context = ApiContext(
+                store=read_store, hierarchy=hierarchy,
+                indicators=IndicatorService(read_store, hierarchy, s.timezone),
+                tokens=TokenStore(read_store), submitter=submitter, admin_token=admin_token,
+                readiness=lambda: self._readiness(read_store), max_request_bytes=s.max_request_bytes)
+            config = uvicorn.Config(create_api(context), host=s.api_host, port=port,
+                                    log_level="warning", lifespan="off")
+            server = uvicorn.Server(config)
+            server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM
+            tasks.append(asyncio.create_task(server.serve(), name="api"))
+        if self.demo:
+            from jiandu.demo import run_demo
+            tasks.append(asyncio.create_task(run_demo(submitter, hierarchy, self.stopping), name="demo"))
+
+        self._write_runtime(bootstrap, port)
+        self._banner(bootstrap, port)
+        try:
+            stopper = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper and task.exception():
+                    raise task.exception()
+        finally:
+            if server is not None:
+                server.should_exit = True
+            for task in tasks:
+                if task.get_name() != "api":
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if worker is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(worker.stop(), 15)
+            publisher.close()
+            write_store.close()
+            read_store.close()
+
+    async def _relay_loop(self, relay: OutboxRelay) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(relay.run_once)
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive passing faults
+                log.warning("outbox relay: %s", exc)
+            await asyncio.sleep(RELAY_INTERVAL_S)
+
+    def _readiness(self, store: ClickHouseStore) -> dict[str, bool]:
+        try:
+            store_ok = store.scalar("SELECT 1") == 1
+        except Exception:  # noqa: BLE001
+            store_ok = False
+        broker_ok = self.broker is None or (self.broker.process is not None
+                                            and self.broker.process.poll() is None)
+        return {"store": store_ok, "broker": broker_ok,
+                "worker": self.worker_ready or not self.with_worker}
+
+    def _write_runtime(self, bootstrap: str, port: int) -> None:
+        info = {"pid": os.getpid(), "kafka_bootstrap": bootstrap,
+                "api_url": f"http://{self.settings.api_host}:{port}"}
+        self.settings.runtime_path.write_text(json.dumps(info), encoding="utf-8")
+
+    def _banner(self, bootstrap: str, port: int) -> None:
+        url = f"http://{self.settings.api_host}:{port}"
+        print(f"""
+监督 jiandu 已启动 (running, embedded)
+  页面 dashboard   {url}/
+  接口 API docs    {url}/docs
+  消息队列 broker  {bootstrap}{" (embedded Tansu)" if self.broker else ""}
+  分析库 store     {self.settings.store_url}
+  管理令牌 admin token: {self.settings.admin_token_path if not self.settings.admin_token else "$JIANDU_ADMIN_TOKEN"}
+按 Ctrl-C 停止 (Ctrl-C to stop)""", flush=True)
+
+
+def run_foreground(platform: Platform) -> int:
+    """Run until SIGINT/SIGTERM; stop everything cleanly."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, platform.request_stop)
+        await platform.run()
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("faust", "mode", "aiokafka", "kafka"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    print("已停止 (stopped)", flush=True)
+    return 0

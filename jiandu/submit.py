@@ -1,0 +1,132 @@
+"""`jiandu submit` and `jiandu simulate`: through the API, or straight to the broker with
+the outbox in the data dir (spooled when the broker is down)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from domain.decode import decode_batch
+from domain.events import EnvelopeBase
+from domain.records import event_to_json
+from jiandu.settings import TOPIC, Settings
+from producers.outbox import Outbox
+from producers.publisher import KafkaPublisher
+from producers.service import Spooled, Submitter
+
+API_CHUNK = 10_000
+
+
+def _bootstrap(settings: Settings) -> str | None:
+    if settings.kafka_bootstrap:
+        return settings.kafka_bootstrap
+    try:
+        return json.loads(settings.runtime_path.read_text(encoding="utf-8"))["kafka_bootstrap"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class _Sink:
+    """Where submitted events go: the API, or outbox + broker."""
+
+    def __init__(self, settings: Settings, api: str | None, token: str | None):
+        self.api, self.token = api, token
+        if api and not token:
+            raise ValueError("使用 --api 时需要 --token 或 JIANDU_TOKEN (a token is needed with --api)")
+        self.submitter = None
+        self.spooled = 0
+        if not api:
+            bootstrap = _bootstrap(settings) or "127.0.0.1:1"  # nothing listening: spool only
+            publisher = KafkaPublisher(bootstrap, TOPIC, timeout_s=5)
+            self.submitter = Submitter(Outbox(settings.outbox_path), publisher, settings.partitions)
+
+    def send(self, events: list[EnvelopeBase]) -> list[dict]:
+        """Send; return API problems (index relative to `events`), empty when accepted."""
+        if self.submitter is not None:
+            try:
+                self.submitter.submit(events, "cli")
+            except Spooled as exc:
+                self.spooled += exc.events
+            return []
+        response = httpx.post(f"{self.api.rstrip('/')}/v1/events", timeout=120,
+                              headers={"Authorization": f"Bearer {self.token}"},
+                              json={"events": [event_to_json(e) for e in events]})
+        if response.status_code == 202:
+            return []
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        if response.status_code in (403, 422) and body.get("problems"):
+            return body["problems"]
+        raise ValueError(f"API 返回 {response.status_code}: {body.get('detail', response.text[:300])}")
+
+
+def submit_file(settings: Settings, path: Path, unit: str | None = None, api: str | None = None,
+                token: str | None = None) -> int:
+    from producers.importers import chunks, read_events
+
+    result = read_events(path)
+    problems = [(p.row, p.event_id, p.field, p.message) for p in result.problems]
+    events = list(result.events)
+    rows = list(getattr(result, "rows", []) or [])
+    if unit:
+        kept = []
+        for i, event in enumerate(events):
+            if event.unit_id == unit:
+                kept.append(event)
+            else:
+                row = rows[i] if i < len(rows) else 0
+                problems.append((row, str(event.event_id), "unit_id",
+                                 f"单位 {event.unit_id} 不是 --unit {unit} (row is for another unit)"))
+        events = kept
+    sink = _Sink(settings, api, token)
+    accepted = 0
+    for chunk in chunks(events, API_CHUNK):
+        rejected = sink.send(chunk)
+        if rejected:
+            for p in rejected:
+                problems.append((p.get("index", 0), p.get("event_id"), p.get("field"), p.get("message")))
+        else:
+            accepted += len(chunk)
+    if getattr(result, "note", None):
+        print(result.note)
+    for row, event_id, field, message in sorted(problems, key=lambda p: p[0] or 0):
+        print(f"  第 {row} 行 row {row}  {field}: {message}" + (f"  [{event_id}]" if event_id else ""),
+              file=sys.stderr)
+    delivered = accepted - sink.spooled
+    print(f"接收 accepted: {accepted}  拒绝 rejected: {len(problems)}"
+          + (f"  其中暂存待发 spooled: {sink.spooled} (消息队列不可用，恢复后自动投递 "
+             f"— broker unavailable, delivered when it returns)" if sink.spooled else "")
+          + (f"  已投递 delivered: {delivered}" if not api else ""))
+    return 1 if problems else 0
+
+
+def simulate(settings: Settings, units: int, events: int, rate: float, api: str | None,
+             token: str | None) -> int:
+    from producers.simulate import Workload, build_province
+
+    province = build_province()
+    if units:
+        province = province[:max(units, 2)]
+    sink = _Sink(settings, api, token)
+    sink.send(decode_batch(province))
+    workload = Workload(province)
+    sent, started, batch = 0, time.monotonic(), 1000
+    while sent < events:
+        n = min(batch, events - sent)
+        problems = sink.send(decode_batch(workload.next_batch(n)))
+        if problems:
+            raise ValueError(f"模拟数据被拒绝 (simulated events rejected): {problems[:3]}")
+        sent += n
+        elapsed = time.monotonic() - started
+        print(f"\r模拟 simulate: {sent}/{events} 条, {sent / max(elapsed, 1e-6):,.0f} 条/秒", end="", flush=True)
+        if rate > 0:
+            ahead = sent / rate - elapsed
+            if ahead > 0:
+                time.sleep(ahead)
+    print()
+    if sink.spooled:
+        print(f"暂存待发 spooled: {sink.spooled}")
+    return 0

@@ -1,0 +1,1 @@
+"""Getting events in: the Kafka publisher, the durable outbox, file import, simulation."""

@@ -1,0 +1,1 @@
+"""The ClickHouse read side: schema migrations, the ledger, projections and queries."""

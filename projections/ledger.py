@@ -1,0 +1,95 @@
+"""The ledger port (`LedgerStore`) and its ClickHouse implementation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from projections.store import ClickHouseStore
+
+LEDGER_COLUMNS = ("unit_id", "seq", "event_id", "type", "schema_version", "subject_id",
+                  "occurred_at", "recorded_at", "submitted_by", "payload", "prev_hash", "hash",
+                  "target_id", "target_type", "source_partition", "source_offset", "batch_id")
+DLQ_COLUMNS = ("source_partition", "source_offset", "idx", "rejected_at", "unit_id", "event_id",
+               "field", "reason", "raw")
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a correction needs to know about the event it points at."""
+
+    type: str
+    unit_id: str
+    is_correction: bool
+
+
+class LedgerStore(Protocol):
+    def heads(self) -> dict[str, Head]: ...
+    def event_ids(self) -> Iterator[bytes]: ...
+    def targets(self, event_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Target]: ...
+    def append(self, rows: list[dict[str, Any]]) -> None: ...
+    def reject(self, rows: list[dict[str, Any]]) -> None: ...
+    def finish_batches(self, batch_ids: Iterable[str]) -> None: ...
+    def finished_batches(self, batch_ids: Iterable[str]) -> set[str]: ...
+
+
+class ClickHouseLedger:
+    """LedgerStore on ClickHouse (chDB or server)."""
+
+    def __init__(self, store: ClickHouseStore):
+        self.store = store
+
+    def heads(self) -> dict[str, Head]:
+        rows = self.store.rows("SELECT unit_id, max(seq), argMax(hash, seq), max(recorded_at) "
+                               "FROM ledger GROUP BY unit_id")
+        return {u: Head(int(s), h, r) for u, s, h, r in rows}
+
+    def event_ids(self) -> Iterator[bytes]:
+        # Stream in slices so a large ledger never materialises as one Python list.
+        units = [r[0] for r in self.store.rows("SELECT DISTINCT unit_id FROM ledger")]
+        for i in range(0, len(units), 2000):
+            chunk = units[i:i + 2000]
+            for (event_id,) in self.store.rows(
+                    "SELECT event_id FROM ledger WHERE unit_id IN {u:Array(String)}", {"u": chunk}):
+                yield event_id.bytes
+
+    def targets(self, event_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Target]:
+        ids = [str(i) for i in event_ids]
+        if not ids:
+            return {}
+        rows = self.store.rows(
+            "SELECT event_id, target_type, unit_id, type IN ('event_corrected', 'event_retracted') "
+            "FROM ledger WHERE event_id IN {ids:Array(UUID)}", {"ids": ids})
+        return {e: Target(t, u, bool(c)) for e, t, u, c in rows}
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        self.store.insert_columns("ledger", {c: [r[c] for r in rows] for c in LEDGER_COLUMNS})
+
+    def reject(self, rows: list[dict[str, Any]]) -> None:
+        self.store.insert_columns("dlq", {c: [r[c] for r in rows] for c in DLQ_COLUMNS})
+
+    def finish_batches(self, batch_ids: Iterable[str]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        self.store.insert("ingested_batches", [[b, now] for b in set(batch_ids) if b],
+                          ["batch_id", "finished_at"])
+
+    def finished_batches(self, batch_ids: Iterable[str]) -> set[str]:
+        ids = list(batch_ids)
+        if not ids:
+            return set()
+        rows = self.store.rows("SELECT DISTINCT batch_id FROM ingested_batches "
+                               "WHERE batch_id IN {ids:Array(String)}", {"ids": ids})
+        return {r[0] for r in rows}
+
+    def count(self) -> int:
+        return int(self.store.scalar("SELECT count() FROM ledger") or 0)

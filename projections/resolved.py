@@ -1,0 +1,76 @@
+"""SQL building blocks over `facts`: the events as known at `as_of`, scoped to a subtree.
+
+A fact's current version is the original with its latest correction applied (recorded at
+or before `as_of`); a retracted fact is gone. Most facts are never corrected, so they are
+read straight; only corrected ones go through a GROUP BY.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from domain.hierarchy import BEGIN, END, Span
+
+FIELDS = ("person_id", "kind", "rank", "form", "method", "channel", "category", "source",
+          "due_date", "percent", "assignee_unit", "parent_id", "level", "name", "effective_from")
+FAR_PAST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+FAR_FUTURE = dt.datetime(2299, 12, 31, tzinfo=dt.UTC)
+
+
+def ts(value: dt.datetime) -> str:
+    """A UTC instant as a ClickHouse DateTime64 literal."""
+    return value.astimezone(dt.UTC).strftime("'%Y-%m-%d %H:%M:%S.%f'")
+
+
+def str_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
+
+
+def resolved_sql(types: Sequence[str], as_of: dt.datetime) -> str:
+    """Facts of `types` in their latest version known at `as_of`, retracted ones removed."""
+    where = f"type IN {str_list(types)} AND recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC')"
+    changed = f"SELECT target_id FROM facts WHERE {where} AND op > 0"
+    plain_cols = ", ".join(("target_id", "type", "unit_id", "subject_id", "occurred_at",
+                            "recorded_at", *FIELDS))
+    renamed = ", ".join(f"{c}_v AS {c}" for c in plain_cols.split(", ")[1:])
+    latest = ", ".join(f"argMaxIf({f}, (recorded_at, seq), op < 2) AS {f}_v" for f in FIELDS)
+    return f"""
+    SELECT {plain_cols} FROM facts
+    WHERE {where} AND op = 0 AND target_id NOT IN ({changed})
+    UNION ALL
+    SELECT target_id, {renamed} FROM (
+        SELECT target_id, any(type) AS type_v, anyIf(unit_id, op = 0) AS unit_id_v,
+               anyIf(subject_id, op = 0) AS subject_id_v, anyIf(occurred_at, op = 0) AS occurred_at_v,
+               anyIf(recorded_at, op = 0) AS recorded_at_v, {latest}
+        FROM (SELECT * FROM facts WHERE {where} AND target_id IN ({changed}))
+        GROUP BY target_id
+        HAVING countIf(op = 0) > 0 AND countIf(op = 2) = 0)
+    """
+
+
+def spans_sql(spans: Sequence[Span], to_instant) -> str:
+    """The scope as an inline table: (unit_id, lo, hi, key)."""
+    if not spans:
+        return ("SELECT '' AS unit_id, toDateTime64(0, 3, 'UTC') AS lo, "
+                "toDateTime64(0, 3, 'UTC') AS hi, '' AS key WHERE 0")
+    tuples = ", ".join(
+        f"('{s.unit_id}', {ts(FAR_PAST if s.start == BEGIN else to_instant(s.start))}, "
+        f"{ts(FAR_FUTURE if s.end == END else to_instant(s.end))}, '{s.key}')"
+        for s in spans)
+    return ("SELECT * FROM values('unit_id String, lo DateTime64(3, ''UTC''), "
+            f"hi DateTime64(3, ''UTC''), key String', {tuples})")
+
+
+def scoped_sql(resolved: str, spans: Sequence[Span], to_instant, unit_expr: str = "unit_id",
+               time_expr: str = "occurred_at") -> str:
+    """Resolved facts inside the scope, each tagged with its rollup `key`.
+
+    A fact belongs to the scope when its unit (`unit_expr`) was under the queried unit at
+    the fact's time (`time_expr`): the hierarchy in force then, not now.
+    """
+    return f"""
+    SELECT s.key AS key, r.* FROM (SELECT *, {unit_expr} AS scope_unit FROM ({resolved})) AS r
+    INNER JOIN ({spans_sql(spans, to_instant)}) AS s ON r.scope_unit = s.unit_id
+    WHERE r.{time_expr} >= s.lo AND r.{time_expr} < s.hi
+    """

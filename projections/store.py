@@ -1,0 +1,100 @@
+"""ClickHouse access through clickhouse-connect: one class for chDB (`chdb:///path`) and a
+ClickHouse server (`http(s)://user:pass@host:8123/db`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+
+# Applied to every query made on behalf of an API caller.
+API_QUERY_SETTINGS = {"max_execution_time": 20, "max_rows_to_read": 500_000_000}
+
+
+class StoreUnavailable(RuntimeError):
+    """The analytics store cannot be reached or refused the operation."""
+
+
+class ClickHouseStore:
+    """A thin, thread-safe wrapper: run SQL, insert columns, apply migrations."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.embedded = url.startswith("chdb:")
+        try:
+            if self.embedded:
+                self._client = clickhouse_connect.get_client(dsn=url)
+            else:
+                self._client = clickhouse_connect.get_client(dsn=url, connect_timeout=10,
+                                                             send_receive_timeout=120)
+        except Exception as exc:  # noqa: BLE001 - surface any driver failure in plain words
+            raise StoreUnavailable(f"无法连接分析库 (cannot open ClickHouse at {url}): {exc}") from exc
+        # chDB is one engine per process; serialise calls so threads never interleave.
+        self._lock = threading.RLock()
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None,
+                settings: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            return self._client.command(sql, parameters=parameters, settings=settings)
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None,
+             settings: dict[str, Any] | None = None) -> list[tuple]:
+        with self._lock:
+            return self._client.query(sql, parameters=parameters, settings=settings).result_rows
+
+    def dicts(self, sql: str, parameters: dict[str, Any] | None = None,
+              settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            result = self._client.query(sql, parameters=parameters, settings=settings)
+            return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+    def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        rows = self.rows(sql, parameters)
+        return rows[0][0] if rows else None
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            self._client.insert(table, rows, column_names=list(columns))
+
+    def insert_columns(self, table: str, columns: dict[str, Sequence[Any]]) -> None:
+        """Insert column-oriented data (faster than rows for large batches)."""
+        names = list(columns)
+        if not names or not len(columns[names[0]]):
+            return
+        with self._lock:
+            self._client.insert(table, [columns[n] for n in names], column_names=names,
+                                column_oriented=True)
+
+    def migrate(self) -> list[str]:
+        """Apply the numbered migrations not yet applied; return the names applied."""
+        self.command("CREATE TABLE IF NOT EXISTS schema_migrations (name String, applied_at "
+                     "DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name")
+        done = {row[0] for row in self.rows("SELECT name FROM schema_migrations")}
+        applied = []
+        folder = Path(__file__).parent / "migrations"
+        for item in sorted(folder.iterdir(), key=lambda p: p.name):
+            if not item.name.endswith(".sql") or item.name in done:
+                continue
+            for statement in split_sql(item.read_text(encoding="utf-8")):
+                self.command(statement)
+            self.insert("schema_migrations", [[item.name]], ["name"])
+            applied.append(item.name)
+        return applied
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+
+def split_sql(text: str) -> list[str]:
+    """Split a migration file into statements (`;` at a line end), dropping comments."""
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().strip(";").strip()]

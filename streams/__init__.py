@@ -1,0 +1,1 @@
+"""Folding events: the faust app and its agents."""

@@ -1,0 +1,70 @@
+"""The faust app: one ingest agent over `jiandu.events`, rejects to `jiandu.events.dlq`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+
+import faust
+
+from jiandu.settings import DLQ_TOPIC, TOPIC, Settings
+from streams.ingest import Delivery, Ingestor, Outcome
+
+log = logging.getLogger("jiandu.worker")
+
+RECORDS_PER_WRITE = 64  # Kafka records folded into one ledger insert
+WRITE_WITHIN_S = 0.05
+
+
+def create_app(settings: Settings, bootstrap: str, ingestor: Ingestor,
+               on_outcome: Callable[[Outcome], None] | None = None) -> faust.App:
+    """Build the worker app. Offsets are acked only after the ledger write returned."""
+    app = faust.App(
+        settings.consumer_group,
+        broker=[f"kafka://{h}" for h in bootstrap.split(",")],
+        web_enabled=False,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.2,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        broker_rebalance_timeout=10,
+        producer_compression_type="zstd",
+        producer_max_request_size=32 << 20,
+        consumer_max_fetch_size=32 << 20,
+        stream_wait_empty=False,
+    )
+    events_topic = app.topic(TOPIC, value_type=bytes, value_serializer="raw", key_serializer="raw",
+                             partitions=settings.partitions)
+    dlq_topic = app.topic(DLQ_TOPIC, value_type=bytes, value_serializer="raw", key_serializer="raw",
+                          partitions=1)
+
+    @app.agent(events_topic, name="ingest")
+    async def ingest(stream: faust.Stream) -> None:
+        async for batch in stream.take_events(RECORDS_PER_WRITE, within=WRITE_WITHIN_S):
+            deliveries = [Delivery(e.value, e.message.partition, e.message.offset) for e in batch]
+            outcome = await _write_until_done(ingestor, deliveries)
+            for reject in outcome.rejected:
+                await dlq_topic.send(key=reject["unit_id"].encode() or None,
+                                     value=json.dumps(reject, default=str, ensure_ascii=False).encode())
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+    return app
+
+
+async def _write_until_done(ingestor: Ingestor, deliveries: list[Delivery]) -> Outcome:
+    """Retry the ledger write until it succeeds: an unwritten record must never be acked."""
+    delay = 0.2
+    while True:
+        try:
+            return await asyncio.to_thread(ingestor.handle, deliveries)
+        except Exception as exc:  # noqa: BLE001 - store trouble: wait and try again
+            log.error("账本写入失败，%.1f 秒后重试 (ledger write failed, retrying): %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)

@@ -1,0 +1,192 @@
+"""Fold Kafka records into the ledger: upcast → validate → dedupe → chain → write.
+
+`Ingestor` holds no faust code so it runs the same under the faust agent, in tests and in
+the benchmark. It changes its in-memory state (chain heads, known event ids) only after
+the ledger write returned, so a failed or killed write leaves nothing half-applied: the
+record is delivered again and every event in it is either new or a known duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.chain import GENESIS, canonical_json, link_hash
+from domain.decode import DecodeError, Problem, decode_event
+from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
+from domain.records import decode_record
+from projections.ledger import Head, LedgerStore, Target
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One Kafka record as the worker received it."""
+
+    value: bytes | None
+    partition: int = 0
+    offset: int = 0
+
+
+@dataclass
+class Outcome:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    batch_ids: list[str] = field(default_factory=list)
+    units: set[str] = field(default_factory=set)
+
+
+class Ingestor:
+    """Turns deliveries into chained ledger rows, exactly once per event_id."""
+
+    def __init__(self, ledger: LedgerStore, clock: Callable[[], dt.datetime] | None = None):
+        self.ledger = ledger
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.heads: dict[str, Head] = {}
+        self.seen: set[bytes] = set()
+
+    def load(self) -> None:
+        """Read chain heads and known event ids back from the ledger (start, rebalance)."""
+        self.heads = self.ledger.heads()
+        self.seen = set(self.ledger.event_ids())
+
+    def handle(self, deliveries: Iterable[Delivery]) -> Outcome:
+        """Validate, dedupe and chain a list of deliveries, then write them in one insert."""
+        outcome = Outcome()
+        accepted: list[tuple[Delivery, str, str, EnvelopeBase]] = []
+        batch_seen: set[bytes] = set()
+        for delivery in deliveries:
+            try:
+                record = decode_record(delivery.value)
+            except ValueError as exc:
+                outcome.rejected.append(self._reject(delivery, 0, None, Problem(0, None, "(record)", str(exc))))
+                continue
+            outcome.batch_ids.append(record.batch_id)
+            for index, raw in enumerate(record.events):
+                try:
+                    event = decode_event(raw, index)
+                except DecodeError as exc:
+                    outcome.rejected.append(self._reject(delivery, index, raw, *exc.problems))
+                    continue
+                key = event.event_id.bytes
+                if key in self.seen or key in batch_seen:
+                    outcome.duplicates += 1
+                    continue
+                batch_seen.add(key)
+                accepted.append((delivery, record.batch_id, record.submitted_by, event))
+
+        targets = self._targets(accepted)
+        rows: list[dict[str, Any]] = []
+        heads = dict(self.heads)
+        for delivery, batch_id, submitted_by, event in accepted:
+            try:
+                target_id, target_type, payload = self._resolve(event, targets)
+            except DecodeError as exc:
+                outcome.rejected.append(self._reject(delivery, 0, _raw(event), *exc.problems))
+                continue
+            row = self._chain(heads, event, payload, submitted_by, target_id, target_type)
+            row.update(source_partition=delivery.partition, source_offset=delivery.offset,
+                       batch_id=batch_id)
+            rows.append(row)
+            if event.type not in CORRECTION_TYPES:  # type: ignore[attr-defined]
+                targets[event.event_id] = Target(target_type, event.unit_id, False)
+
+        self.ledger.append(rows)
+        self.ledger.reject(outcome.rejected)
+        self.ledger.finish_batches(outcome.batch_ids)
+        # Only now, with the write durable, does in-memory state move on.
+        self.heads = heads
+        self.seen.update(uuid.UUID(str(r["event_id"])).bytes for r in rows)
+        outcome.stored = len(rows)
+        outcome.units = {r["unit_id"] for r in rows}
+        return outcome
+
+    def _targets(self, accepted: list[tuple[Delivery, str, str, EnvelopeBase]]) -> dict[uuid.UUID, Target]:
+        wanted = set()
+        for *_, event in accepted:
+            payload = event.payload  # type: ignore[attr-defined]
+            target = getattr(payload, "corrects", None) or getattr(payload, "retracts", None)
+            if target is not None:
+                wanted.add(target)
+        return self.ledger.targets(wanted) if wanted else {}
+
+    def _resolve(self, event: EnvelopeBase, targets: dict[uuid.UUID, Target]) -> tuple[uuid.UUID, str, dict]:
+        """Return (target id, target type, normalised payload); corrections are checked here."""
+        event_type: str = event.type  # type: ignore[attr-defined]
+        payload = payload_of(event)
+        if event_type not in CORRECTION_TYPES:
+            return event.event_id, event_type, payload
+        field_name = "corrects" if event_type == "event_corrected" else "retracts"
+        target_id = getattr(event.payload, field_name)  # type: ignore[attr-defined]
+        target = targets.get(target_id)
+        where = f"payload.{field_name}"
+
+        def fail(message: str, loc: str = where) -> DecodeError:
+            return DecodeError([Problem(0, str(event.event_id), loc, message)])
+
+        if target is None:
+            raise fail(f"被更正的事件 {target_id} 不存在 (the referenced event is not in the ledger)")
+        if target.is_correction:
+            raise fail("不能更正或撤回一条更正/撤回事件 (cannot correct a correction)")
+        if target.unit_id != event.unit_id:
+            raise fail("只能更正本单位的事件 (a unit corrects only its own events)", "unit_id")
+        if event_type == "event_corrected":
+            try:
+                replacement = PAYLOADS[target.type].model_validate(event.payload.payload)  # type: ignore[attr-defined]
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                raise fail(f"更正内容不符合 {target.type}: {err['msg']}", f"payload.payload.{loc}") from None
+            payload = {"corrects": str(target_id),
+                       "payload": replacement.model_dump(mode="json", exclude_none=True)}
+        return target_id, target.type, payload
+
+    def _chain(self, heads: dict[str, Head], event: EnvelopeBase, payload: dict, submitted_by: str,
+               target_id: uuid.UUID, target_type: str) -> dict[str, Any]:
+        head = heads.get(event.unit_id)
+        now = self.clock()
+        if head is not None and now <= head.recorded_at.replace(tzinfo=dt.UTC):
+            now = head.recorded_at.replace(tzinfo=dt.UTC) + dt.timedelta(microseconds=1)
+        row = {
+            "event_id": event.event_id,
+            "type": event.type,  # type: ignore[attr-defined]
+            "schema_version": event.schema_version,
+            "unit_id": event.unit_id,
+            "subject_id": event.subject_id,
+            "occurred_at": event.occurred_at,
+            "recorded_at": now,
+            "submitted_by": submitted_by,
+            "seq": (head.seq if head else 0) + 1,
+            "payload": canonical_json(payload),
+            "prev_hash": head.hash if head else GENESIS,
+            "target_id": target_id,
+            "target_type": target_type,
+        }
+        row["hash"] = link_hash(row["prev_hash"], row)
+        heads[event.unit_id] = Head(row["seq"], row["hash"], now)
+        return row
+
+    def _reject(self, delivery: Delivery, index: int, raw: Any, *problems: Problem) -> dict[str, Any]:
+        first = problems[0]
+        raw_text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+        return {
+            "source_partition": delivery.partition,
+            "source_offset": delivery.offset,
+            "idx": index,
+            "rejected_at": self.clock(),
+            "unit_id": str(raw.get("unit_id", ""))[:64] if isinstance(raw, dict) else "",
+            "event_id": first.event_id or "",
+            "field": first.field,
+            "reason": "; ".join(f"{p.field}: {p.message}" for p in problems)[:2000],
+            "raw": (raw_text or "")[:10_000],
+        }
+
+
+def _raw(event: EnvelopeBase) -> dict[str, Any]:
+    return json.loads(event.model_dump_json())

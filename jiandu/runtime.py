@@ -142,7 +142,7 @@ class Platform:
             await asyncio.gather(*tasks, return_exceptions=True)
             if worker is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(worker.stop(), 15)
+                    await asyncio.wait_for(worker.stop(), 10)
             publisher.close()
             write_store.close()
             read_store.close()
@@ -193,10 +193,19 @@ def run_foreground(platform: Platform) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("faust", "mode", "aiokafka", "kafka"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    code = 0
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    except Exception as exc:  # noqa: BLE001 - say what failed in plain words, then exit non-zero
+        log.exception("platform failed")
+        print(f"错误 (error): {exc}", file=sys.stderr)
+        code = 2
     print("已停止 (stopped)", flush=True)
-    return 0
+    # Client libraries may leave non-daemon threads polling a broker that is gone; every
+    # write is durable by now, so leave without waiting for them.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -92,7 +92,8 @@ class Platform:
         await asyncio.to_thread(write_store.migrate)
         read_store = ClickHouseStore(s.store_url)
         outbox = Outbox(s.outbox_path)
-        publisher = KafkaPublisher(bootstrap, TOPIC)
+        publisher = KafkaPublisher(
+            bootstrap, TOPIC, ensure_topics=lambda: ensure_topics(bootstrap, s.partitions, timeout_s=3))
         relay = OutboxRelay(outbox, publisher, ClickHouseLedger(read_store).finished_batches)
         if self.broker is not None:
             relay.forget_broker()  # a fresh memory broker holds nothing we published before

@@ -70,7 +70,7 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
     result = read_events(path)
     problems = [(p.row, p.event_id, p.field, p.message) for p in result.problems]
     events = list(result.events)
-    rows = list(getattr(result, "rows", []) or [])
+    rows = result.rows
     if unit:
         kept = []
         for i, event in enumerate(events):
@@ -82,12 +82,14 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
                                  f"单位 {event.unit_id} 不是 --unit {unit} (row is for another unit)"))
         events = kept
     sink = _Sink(settings, api, token)
+    row_of = {str(e.event_id): r for e, r in zip(result.events, result.rows, strict=False)}
     accepted = 0
     for chunk in chunks(events, API_CHUNK):
         rejected = sink.send(chunk)
-        if rejected:
+        if rejected:  # the API refused the whole chunk: name the rows it complained about
             for p in rejected:
-                problems.append((p.get("index", 0), p.get("event_id"), p.get("field"), p.get("message")))
+                row = row_of.get(str(p.get("event_id")), 0)
+                problems.append((row, p.get("event_id"), p.get("field"), p.get("message")))
         else:
             accepted += len(chunk)
     if getattr(result, "note", None):

@@ -55,6 +55,7 @@ class ImportResult:
     events: list[EnvelopeBase]
     problems: list[RowProblem]
     note: str | None = None
+    rows: list[int] = field(default_factory=list)  # the file row of each event, in order
 
 
 @dataclass
@@ -64,6 +65,7 @@ class _Sink:
     events: list[EnvelopeBase] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
+    rows: list[int] = field(default_factory=list)
 
     def problem(self, row: int, where: str, message: str, event_id: str | None = None) -> None:
         self.problems.append(RowProblem(row, event_id[:64] if event_id else None, where, message))
@@ -81,13 +83,14 @@ class _Sink:
             return
         self.seen[key] = row
         self.events.append(event)
+        self.rows.append(row)
 
     def over_limit(self, row: int, header_rows: int = 0) -> bool:
-        if row - header_rows <= MAX_ROWS:
-            return False
-        self.problem(row, "(file)", f"超过 {MAX_ROWS} 行，已停止读取 (more than {MAX_ROWS} rows; "
-                                    "reading stopped — split the file)")
-        return True
+        """Record a problem and say so once `row` passes MAX_ROWS data rows."""
+        if row - header_rows > MAX_ROWS:
+            self.problem(row, "(file)", f"超过 {MAX_ROWS} 行，已停止读取 (more than {MAX_ROWS} rows: "
+                                        "reading stopped, split the file)")
+        return row - header_rows > MAX_ROWS
 
 
 def read_events(path: Path) -> ImportResult:
@@ -97,14 +100,13 @@ def read_events(path: Path) -> ImportResult:
     if suffix not in SUPPORTED:
         raise FileImportError(f"不支持的文件类型 {suffix or '(无扩展名)'!r} (unsupported file type; "
                               f"use {', '.join(SUPPORTED)})")
+    sink, note = _Sink(), None
     try:
         if not path.is_file():
             raise FileImportError(f"文件不存在 {path} (no such file)")
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise FileImportError(f"文件超过 {MAX_BYTES // 2**20} MB (file too large: {size} bytes); "
-                                  "请拆分后提交 (split it)")
-        sink, note = _Sink(), None
+        if (size := path.stat().st_size) > MAX_BYTES:
+            raise FileImportError(f"文件超过 {MAX_BYTES // 2**20} MB，请拆分 (file too large: "
+                                  f"{size} bytes; split it)")
         if suffix == ".xlsx":
             _read_xlsx(path, sink)
         else:
@@ -113,7 +115,7 @@ def read_events(path: Path) -> ImportResult:
         raise FileImportError(f"无法读取文件 {path} (cannot read file): {exc.strerror or exc}") from None
     if not sink.events and not sink.problems:
         sink.problem(0, "(file)", "文件中没有事件 (the file holds no events)")
-    return ImportResult(sink.events, sink.problems, note)
+    return ImportResult(sink.events, sink.problems, note, sink.rows)
 
 
 def chunks(events: Iterable[EnvelopeBase], size: int = 10_000) -> Iterator[list[EnvelopeBase]]:
@@ -131,6 +133,7 @@ def chunks(events: Iterable[EnvelopeBase], size: int = 10_000) -> Iterator[list[
 
 
 def _read_text(data: bytes, suffix: str, sink: _Sink) -> str | None:
+    """Decode the bytes and read them; return the note on the encoding used, if notable."""
     if not data.strip():
         sink.problem(0, "(file)", "文件为空 (the file is empty)")
         return None
@@ -138,12 +141,14 @@ def _read_text(data: bytes, suffix: str, sink: _Sink) -> str | None:
     if text is None:
         sink.problem(0, "(file)", "文件编码不受支持，请另存为 UTF-8 (unsupported encoding: save as "
                                   "UTF-8 or GB18030)")
-    elif suffix == ".jsonl":
-        _read_jsonl(text, sink)
-    elif suffix == ".json":
-        _read_json(text, sink)
+    elif suffix == ".csv":
+        rows = csv.reader(io.StringIO(text, newline=""))
+        _read_table(_numbered(rows, sink, (csv.Error,)), sink, _csv_text)
     else:
-        _read_table(_csv_rows(text, sink), sink, _csv_text)
+        for row, raw in _json_rows(text, suffix, sink):
+            if sink.over_limit(row):
+                break
+            sink.add(row, raw)
     return note
 
 
@@ -157,50 +162,48 @@ def _decode(data: bytes) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _read_jsonl(text: str, sink: _Sink) -> None:
-    for row, line in enumerate(io.StringIO(text, newline="\n"), start=1):
-        if sink.over_limit(row):
-            return
-        if line.strip():
-            try:
-                raw = json.loads(line)
-            except (ValueError, RecursionError) as exc:
-                sink.problem(row, "(line)", f"不是合法的 JSON (invalid JSON): {exc}")
-                continue
-            sink.add(row, raw)
-
-
-def _read_json(text: str, sink: _Sink) -> None:
+def _loads(text: str) -> tuple[Any, str | None]:
     try:
-        body = json.loads(text)
+        return json.loads(text), None
     except (ValueError, RecursionError) as exc:
-        sink.problem(0, "(file)", f"不是合法的 JSON (invalid JSON): {exc}")
-        return
-    if isinstance(body, dict) and isinstance(body.get("events"), list):
-        body = body["events"]
-    if not isinstance(body, list):
-        sink.problem(0, "(file)", '需要事件数组或 {"events": [...]} (expected a list of events '
-                                  'or {"events": [...]})')
-        return
-    for row, raw in enumerate(body, start=1):
-        if sink.over_limit(row):
-            return
-        sink.add(row, raw)
+        return None, f"不是合法的 JSON (invalid JSON): {exc}"
 
 
-def _csv_rows(text: str, sink: _Sink) -> Iterator[tuple[int, list[Any]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _json_rows(text: str, suffix: str, sink: _Sink) -> Iterator[tuple[int, Any]]:
+    """Yield (row, parsed event) from JSON Lines or a JSON list; bad JSON becomes a problem."""
+    if suffix == ".json":
+        body, error = _loads(text)
+        if isinstance(body, dict) and isinstance(body.get("events"), list):
+            body = body["events"]
+        if isinstance(body, list):
+            yield from enumerate(body, start=1)
+        else:
+            sink.problem(0, "(file)", error or '需要事件数组或 {"events": [...]} (expected a list '
+                                               'of events or {"events": [...]})')
+        return
+    for row, line in enumerate(io.StringIO(text, newline="\n"), start=1):
+        if line.strip():
+            raw, error = _loads(line)
+            if error:
+                sink.problem(row, "(line)", error)
+            else:
+                yield row, raw
+
+
+def _numbered(rows: Iterator[Any], sink: _Sink, errors: tuple[type[Exception], ...]
+              ) -> Iterator[tuple[int, Any]]:
+    """Number rows from 1; a row that fails to parse becomes a problem (a dead reader stops)."""
     row = 0
     while not sink.over_limit(row := row + 1, header_rows=1):
         try:
-            yield row, next(reader)
+            yield row, next(rows)
         except StopIteration:
             return
-        except csv.Error as exc:  # e.g. a field over csv's own size limit; go on with the next row
-            sink.problem(row, "(row)", f"CSV 格式错误 (malformed CSV): {exc}")
+        except errors as exc:
+            sink.problem(row, "(row)", f"无法读取该行 (cannot read this row): {exc}")
 
 
-def _csv_text(value: Any, column: str | None) -> str | None:
+def _csv_text(value: str, column: str | None) -> str | None:
     return value.strip() or None
 
 
@@ -217,37 +220,21 @@ def _read_xlsx(path: Path, sink: _Sink) -> None:
     try:
         sheet = book.worksheets[0]  # the first sheet holds the events
         sheet.reset_dimensions()  # some writers store a wrong size, which would truncate rows
-        _read_table(_xlsx_rows(sheet, sink), sink, _xlsx_text)
+        # A damaged sheet can fail mid-way with any parser error; the rows before it stand.
+        _read_table(_numbered(sheet.iter_rows(values_only=True), sink, (Exception,)), sink, _xlsx_text)
     finally:
         book.close()
 
 
-def _xlsx_rows(sheet: Any, sink: _Sink) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    rows = sheet.iter_rows(values_only=True)
-    row = 0
-    while not sink.over_limit(row := row + 1, header_rows=1):
-        try:
-            values = next(rows)
-        except StopIteration:
-            return
-        except Exception as exc:  # damaged sheet XML; report and stop, later rows are unreliable
-            sink.problem(row, "(row)", f"无法读取该行 (cannot read this row): {exc}")
-            return
-        yield row, values
-
-
 def _xlsx_text(value: Any, column: str | None) -> str | None:
     """Turn a cell into text; a naive occurred_at is Asia/Shanghai (+08:00) local time."""
-    if value is None:
-        return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # Excel stores every number as a float: 3.0 means 3
-    if isinstance(value, dt.datetime):
-        if column == "occurred_at" and value.tzinfo is None:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        if column == "occurred_at":
             return value.replace(tzinfo=SHANGHAI).isoformat()
-        if column != "occurred_at" and value.tzinfo is None and value.time() == dt.time():
+        if value.time() == dt.time():
             return value.date().isoformat()  # Excel has no pure dates; a midnight is a date cell
-        return value.isoformat()
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value).strip() or None
@@ -255,32 +242,29 @@ def _xlsx_text(value: Any, column: str | None) -> str | None:
 
 def _read_table(rows: Iterator[tuple[int, Any]], sink: _Sink,
                 text: Callable[[Any, str | None], str | None]) -> None:
+    """Read a header row, then one event per non-blank row."""
     columns: list[str | None] | None = None
     for row, values in rows:
         if columns is None:
             header = [text(v, None) if v is not None else None for v in values]
             if any(header):  # blank rows above the header are skipped
-                columns = _header(row, header, sink)
-                if columns is None:
+                if (columns := _header(row, header, sink)) is None:
                     return
             continue
         cells = [text(v, columns[i] if i < len(columns) else "") if v is not None else None
                  for i, v in enumerate(values)]
-        if any(cells):  # blank rows are common at the end of spreadsheets
-            raw = _row_to_raw(row, columns, cells, sink)
-            if raw is not None:
-                sink.add(row, raw)
+        if any(cells) and (raw := _row_to_raw(row, columns, cells, sink)) is not None:
+            sink.add(row, raw)  # blank rows are common at the end of spreadsheets
 
 
 def _header(row: int, header: list[str | None], sink: _Sink) -> list[str | None] | None:
-    """Map header cells to column names; None marks a column to ignore ("" a blank header)."""
+    """Map header cells to column names: None ignores a column, "" marks a blank header."""
     columns: list[str | None] = []
     for cell in header:
-        name = ALIASES.get(cell or "", cell or "")
-        if name.lower() in ENVELOPE or name.lower() == "payload":
-            name = name.lower()
-        elif name.lower().startswith("payload.") and len(name) > 8:
-            name = "payload." + name[8:]
+        name: str | None = ALIASES.get(cell or "", cell or "")
+        lower = name.lower()
+        if lower in ENVELOPE or lower == "payload" or (lower.startswith("payload.") and name[8:]):
+            name = lower if "." not in lower else "payload." + name[8:]
         elif name:
             sink.problem(row, name[:60], "未知列 (unknown column); 可用 (allowed): "
                                          f"{', '.join(ENVELOPE)}, payload, payload.<字段/field>")
@@ -297,9 +281,10 @@ def _header(row: int, header: list[str | None], sink: _Sink) -> list[str | None]
 
 def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
                 sink: _Sink) -> dict[str, Any] | None:
-    named = {}
-    event_id = cells[columns.index("event_id")] if columns.index("event_id") < len(cells) else None
-    ok = True
+    """Build a raw event from one row; report and return None if a cell is unusable."""
+    event_id = next((c for n, c in zip(columns, cells, strict=False) if n == "event_id"), None)
+    named: dict[str, str] = {}
+    before = len(sink.problems)
     for i, cell in enumerate(cells):
         name = columns[i] if i < len(columns) else ""
         if cell is None or name is None:
@@ -307,39 +292,31 @@ def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
         if len(cell) > MAX_CELL:
             sink.problem(row, name or f"(column {i + 1})",
                          f"单元格超过 {MAX_CELL} 字符 (cell longer than {MAX_CELL} characters)", event_id)
-            ok = False
         elif not name:
             sink.problem(row, f"(column {i + 1})", "单元格没有列名 (value in a column without a header)",
                          event_id)
-            ok = False
-        else:
-            named[name] = cell
-    if not ok:
-        return None
+        named[name] = cell
     raw: dict[str, Any] = {k: v for k, v in named.items() if k in ENVELOPE}
     if "schema_version" in raw:
         raw["schema_version"] = _convert(raw["schema_version"], frozenset({int}))
     fields = {k[8:]: v for k, v in named.items() if k.startswith("payload.")}
-    if "payload" in named and fields:
-        sink.problem(row, "payload", "payload 列与 payload.<字段> 列不能同时填写 (use either the "
-                                     "payload column or payload.<field> columns)", event_id)
-        return None
     if "payload" in named:
-        try:
-            raw["payload"] = json.loads(named["payload"])
-        except (ValueError, RecursionError) as exc:
-            sink.problem(row, "payload", f"payload 不是合法的 JSON (invalid JSON): {exc}", event_id)
-            return None
+        raw["payload"], error = _loads(named["payload"])
+        if fields:
+            error = ("payload 列与 payload.<字段> 列不能同时填写 (use either the payload column or "
+                     "payload.<field> columns)")
+        if error:
+            sink.problem(row, "payload", error, event_id)
     else:
-        event_type = raw.get("type")
-        raw["payload"] = {k: _convert(v, _kinds(event_type, k) if event_type in PAYLOADS else
-                                      frozenset()) for k, v in fields.items()}
-    return raw
+        known = raw.get("type") in PAYLOADS
+        raw["payload"] = {k: _convert(v, _kinds(raw["type"], k) if known else frozenset())
+                          for k, v in fields.items()}
+    return raw if len(sink.problems) == before else None
 
 
 @functools.cache
 def _kinds(event_type: str, name: str) -> frozenset[type]:
-    """Return the plain types the payload field accepts (int for Literal[1, 2], ...)."""
+    """Return the plain types a payload field accepts (int for Literal[1, 2], ...)."""
     info = PAYLOADS[event_type].model_fields.get(name)
     return frozenset(_flatten(info.annotation)) if info else frozenset()
 
@@ -356,18 +333,14 @@ def _flatten(annotation: Any) -> set[type]:
 
 
 def _convert(text: str, kinds: frozenset[type]) -> Any:
-    """Turn a cell's text into the number or object the field wants; else keep the text."""
+    """Turn a cell's text into the number the field wants (form 2, percent 37.5); else keep it."""
     if int in kinds:
         with suppress(ValueError):
             return int(text)
         with suppress(ValueError, OverflowError):
-            number = float(text)
-            if number.is_integer():
+            if (number := float(text)).is_integer():  # "2.0" means 2 too
                 return int(number)
     if float in kinds:
         with suppress(ValueError):
             return float(text)
-    if dict in kinds and text.startswith("{"):
-        with suppress(ValueError, RecursionError):
-            return json.loads(text)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,8 +37,12 @@ def partition_for(unit_id: str, partitions: int) -> int:
 class KafkaPublisher:
     """Publisher on kafka-python. Records are zstd-compressed: the broker is byte-bound."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 15.0):
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 15.0,
+                 ensure_topics: Callable[[], None] | None = None):
         self.bootstrap, self.topic, self.timeout_s = bootstrap, topic, timeout_s
+        # Called after a failure: a broker that came back empty (memory storage) needs its
+        # topics again before the next attempt can succeed.
+        self.ensure_topics = ensure_topics
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
 
@@ -85,6 +90,11 @@ class KafkaPublisher:
                 future.get(timeout=self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - any failure means "not acknowledged"
             self._reset()
+            if self.ensure_topics is not None:
+                try:
+                    self.ensure_topics()
+                except Exception:  # noqa: BLE001 - still down: the caller retries later
+                    pass
             raise PublishFailed(f"消息队列未确认 (broker did not acknowledge): {exc}") from exc
 
     def _reset(self) -> None:

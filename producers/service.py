@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from domain.events import EnvelopeBase
 from domain.records import encode_record, event_to_json
 from producers.outbox import Outbox
-from producers.publisher import OutgoingRecord, PublishFailed, Publisher, partition_for
+from producers.publisher import OutgoingRecord, Publisher, PublishFailed, partition_for
 
 log = logging.getLogger("jiandu.producer")
 EVENTS_PER_RECORD = 2000

@@ -1,0 +1,111 @@
+"""The ingest fold against every LedgerStore: in memory and real chDB, same tests."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from domain.chain import GENESIS, link_hash
+from domain.records import encode_record
+from projections.ledger import ClickHouseLedger
+from projections.ledger_memory import MemoryLedger
+from projections.store import ClickHouseStore
+from streams.ingest import Delivery, Ingestor
+from tests.harness import event
+
+TABLES = ("ledger", "facts", "dlq", "ingested_batches", "tokens")
+
+
+@pytest.fixture(scope="session")
+def chdb_store(tmp_path_factory):
+    # chDB: one data path per process, so the whole session shares one store.
+    store = ClickHouseStore(f"chdb://{tmp_path_factory.mktemp('chdb') / 'clickhouse'}")
+    store.migrate()
+    return store
+
+
+@pytest.fixture(params=["memory", "clickhouse"])
+def ledger(request):
+    if request.param == "memory":
+        return MemoryLedger()
+    store = request.getfixturevalue("chdb_store")
+    for table in TABLES:
+        store.command(f"TRUNCATE TABLE {table}")
+    return ClickHouseLedger(store)
+
+
+def _delivery(events, batch="b1", offset=0):
+    return Delivery(encode_record(batch, "tester", events), 0, offset)
+
+
+def _rows(ledger):
+    if isinstance(ledger, MemoryLedger):
+        return ledger.rows
+    return ledger.store.dicts("SELECT * FROM ledger ORDER BY unit_id, seq")
+
+
+def petition(unit="u1", subject="s"):
+    return event("petition_received", unit, subject, {"channel": "letter", "category": "accusation"})
+
+
+def test_duplicate_event_id_is_stored_once(ledger):
+    ingestor = Ingestor(ledger)
+    ingestor.load()
+    first = petition()
+    assert ingestor.handle([_delivery([first, petition()])]).stored == 2
+    again = ingestor.handle([_delivery([first], offset=1)])
+    assert (again.stored, again.duplicates) == (0, 1)
+    fresh = Ingestor(ledger)  # a restarted worker learns the same from the ledger
+    fresh.load()
+    assert fresh.handle([_delivery([first], offset=1)]).duplicates == 1
+    assert len(_rows(ledger)) == 2
+
+
+def test_chain_links_every_unit_from_genesis_without_gaps(ledger):
+    ingestor = Ingestor(ledger)
+    ingestor.load()
+    ingestor.handle([_delivery([petition("a"), petition("b"), petition("a")])])
+    restarted = Ingestor(ledger)
+    restarted.load()
+    restarted.handle([_delivery([petition("a")], offset=1)])
+    rows = sorted(_rows(ledger), key=lambda r: (r["unit_id"], r["seq"]))
+    for unit in ("a", "b"):
+        chain = [r for r in rows if r["unit_id"] == unit]
+        assert [r["seq"] for r in chain] == list(range(1, len(chain) + 1))
+        prev = GENESIS
+        for r in chain:
+            assert r["prev_hash"] == prev and r["hash"] == link_hash(prev, r)
+            prev = r["hash"]
+
+
+def test_invalid_event_goes_to_dlq_with_reason_and_others_are_stored(ledger):
+    ingestor = Ingestor(ledger)
+    bad = petition()
+    bad["payload"]["channel"] = "pigeon"
+    outcome = ingestor.handle([_delivery([petition(), bad]), Delivery(b"not json", 1, 7)])
+    assert outcome.stored == 1
+    assert sorted(r["field"] for r in outcome.rejected) == ["(record)", "payload.channel"]
+
+
+def test_correction_of_another_units_event_is_rejected(ledger):
+    ingestor = Ingestor(ledger)
+    original = petition("a")
+    ingestor.handle([_delivery([original])])
+    foreign = event("event_corrected", "b", "s", {"corrects": original["event_id"],
+                                                  "payload": {"channel": "visit", "category": "appeal"}})
+    own = event("event_corrected", "a", "s", {"corrects": original["event_id"],
+                                              "payload": {"channel": "visit", "category": "appeal"}})
+    wrong_shape = event("event_corrected", "a", "s", {"corrects": original["event_id"],
+                                                      "payload": {"method": "shelved"}})
+    missing = event("event_retracted", "a", "s", {"retracts": str(uuid.uuid4()), "reason": "x"})
+    outcome = ingestor.handle([_delivery([foreign, own, wrong_shape, missing], offset=1)])
+    assert outcome.stored == 1
+    assert sorted(r["field"] for r in outcome.rejected) == \
+        ["payload.payload.channel", "payload.retracts", "unit_id"]
+
+
+def test_batches_are_receipted_only_when_handled(ledger):
+    ingestor = Ingestor(ledger)
+    ingestor.handle([_delivery([petition()], batch="done-batch")])
+    assert ledger.finished_batches(["done-batch", "other"]) == {"done-batch"}

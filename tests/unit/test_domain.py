@@ -1,0 +1,123 @@
+"""Pure domain rules: decoding, hierarchy, rounding, hash chain, upcasting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain import upcasting
+from domain.chain import GENESIS, link_hash
+from domain.decode import DecodeError, decode_batch, decode_event
+from domain.hierarchy import Hierarchy
+from domain.indicators import largest_remainder_shares, percent
+
+
+def _event(**overrides):
+    base = {"event_id": str(uuid.uuid4()), "type": "clue_registered", "unit_id": "u1",
+            "subject_id": "c1", "occurred_at": "2024-03-01T10:00:00+08:00",
+            "payload": {"source": "petition", "subject_rank": "county"}}
+    base.update(overrides)
+    return base
+
+
+def test_valid_event_decodes_to_its_type_with_utc_time():
+    event = decode_event(_event())
+    assert event.type == "clue_registered"
+    assert event.occurred_at == dt.datetime(2024, 3, 1, 2, 0, tzinfo=dt.UTC)
+
+
+def test_unknown_payload_field_is_rejected_by_name():
+    with pytest.raises(DecodeError) as err:
+        decode_event(_event(payload={"source": "petition", "subject_rank": "county", "extra": 1}))
+    assert [p.field for p in err.value.problems] == ["payload.extra"]
+
+
+def test_naive_time_is_rejected():
+    with pytest.raises(DecodeError) as err:
+        decode_event(_event(occurred_at="2024-03-01T10:00:00"))
+    assert err.value.problems[0].field == "occurred_at"
+
+
+def test_batch_lists_every_problem_with_its_index():
+    good, dup = _event(), _event()
+    bad = _event(type="nonsense")
+    with pytest.raises(DecodeError) as err:
+        decode_batch([good, bad, dup, dict(dup)])
+    assert [(p.index, p.field) for p in err.value.problems] == [(1, "type"), (3, "event_id")]
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+                    max_leaves=20))
+def test_decoder_raises_only_decode_errors(value):
+    try:
+        decode_event(value)
+    except DecodeError:
+        pass
+
+
+def _tree() -> Hierarchy:
+    h = Hierarchy()
+    d = dt.date
+    h.register("p", "P", "province", None, d(2020, 1, 1))
+    h.register("c1", "C1", "city", "p", d(2020, 1, 1))
+    h.register("c2", "C2", "city", "p", d(2020, 1, 1))
+    h.register("k", "K", "county", "c1", d(2020, 1, 1))
+    h.move("k", "c2", d(2024, 7, 1))
+    return h
+
+
+def test_path_follows_the_parent_in_force_on_the_date():
+    h = _tree()
+    assert h.path_of("k", dt.date(2024, 6, 30)) == ["p", "c1", "k"]
+    assert h.path_of("k", dt.date(2024, 7, 1)) == ["p", "c2", "k"]
+
+
+def test_moved_unit_rolls_up_to_old_parent_before_the_move():
+    spans = {(s.unit_id, s.key, s.end) for s in _tree().subtree_spans("p")}
+    assert ("k", "c1", dt.date(2024, 7, 1)) in spans
+    assert {s.unit_id for s in _tree().subtree_spans("c1")} == {"c1", "k"}
+
+
+def test_published_wuhua_shares_round_to_100():
+    assert largest_remainder_shares([368, 231, 22, 33]) == [56.3, 35.3, 3.4, 5.0]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**6), min_size=4, max_size=4).filter(any))
+def test_shares_always_sum_to_exactly_100(counts):
+    shares = largest_remainder_shares(counts)
+    assert round(sum(shares) * 10) == 1000
+    assert all(abs(s - c * 100 / sum(counts)) <= 0.1 + 1e-9 for s, c in zip(shares, counts, strict=True))
+
+
+def test_rate_is_one_decimal_half_up_and_undefined_without_denominator():
+    assert percent(1, 8) == 12.5 and percent(2, 3) == 66.7 and percent(1, 0) is None
+
+
+def test_any_change_to_a_chained_row_changes_its_hash():
+    row = {"event_id": uuid.uuid4(), "type": "case_filed", "schema_version": 1, "unit_id": "u",
+           "subject_id": "s", "occurred_at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+           "recorded_at": dt.datetime(2024, 1, 2, tzinfo=dt.UTC), "submitted_by": "x", "seq": 1,
+           "payload": '{"subject_rank":"county"}'}
+    original = link_hash(GENESIS, row)
+    assert link_hash(GENESIS, dict(row)) == original
+    assert link_hash(GENESIS, {**row, "payload": '{"subject_rank":"bureau"}'}) != original
+    assert link_hash(GENESIS, {**row, "seq": 2}) != original
+    assert link_hash("1" * 64, row) != original
+
+
+def test_old_schema_versions_are_upcast_by_registered_functions(monkeypatch):
+    monkeypatch.setattr(upcasting, "_UPCASTERS", {})
+    monkeypatch.setattr(upcasting, "CURRENT_VERSION", {})
+
+    @upcasting.upcaster("clue_disposed", 1)
+    def rename_method(payload):
+        return {"method": {"talk": "talk_inquiry"}.get(payload["method"], payload["method"])}
+
+    assert upcasting.upcast("clue_disposed", 1, {"method": "talk"}) == {"method": "talk_inquiry"}
+    with pytest.raises(upcasting.UnknownSchemaVersion):
+        upcasting.upcast("clue_disposed", 3, {"method": "talk"})

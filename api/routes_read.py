@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -15,6 +15,7 @@ from domain.hierarchy import Hierarchy
 from projections.indicators import IndicatorQuery
 
 router = APIRouter(tags=["read"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UnitId = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -114,3 +115,27 @@ async def roots(ctx: Context, principal: Principal) -> dict[str, list[str]]:
     """Top-level units the caller can read."""
     tree = await run_in_threadpool(ctx.hierarchy.at)
     return {"roots": [u for u in tree.roots() if can_read(tree, principal, u)]}
+
+
+@router.get("/v1/reports/indicators.xlsx", response_class=Response,
+            responses={200: {"content": {XLSX: {}}}})
+async def indicators_report(
+    ctx: Context, principal: Principal, unit: UnitId,
+    from_: Annotated[dt.date | None, Query(alias="from")] = None,
+    to: dt.date | None = None,
+    as_of: dt.datetime | None = None,
+) -> Response:
+    """The indicator table as .xlsx: child units, a total row, Chinese headers."""
+    from api.report_xlsx import build_report
+
+    if from_ and to and from_ >= to:
+        raise HTTPException(422, "from 必须早于 to (from must be before to)")
+    tree = await run_in_threadpool(ctx.hierarchy.at)
+    _readable(tree, principal, unit)
+    base = IndicatorQuery(unit, "subtree", from_, to, _as_utc(as_of))
+    by_child = await run_in_threadpool(ctx.indicators.compute, IndicatorQuery(**{**base.__dict__, "group_by": "child"}))
+    total = await run_in_threadpool(ctx.indicators.compute, base)
+    title = f"{tree.get(unit).name} 纪检监察工作统计表"
+    body = await run_in_threadpool(build_report, by_child, total, title)
+    filename = f"indicators-{unit}-{from_ or 'all'}-{to or 'now'}.xlsx"
+    return Response(body, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -40,6 +40,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                     api=args.api, token=args.token)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from jiandu.report import report
+
+    return report(_settings(args), args.unit, args.from_, args.to, Path(args.xlsx), args.api, args.token)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jiandu", description="监督 — 纪检监察报送统计平台")
     parser.add_argument("--data-dir", help="数据目录 (default $JIANDU_DATA_DIR or ./.jiandu)")
@@ -68,6 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
     simulate.add_argument("--data-dir")
     simulate.set_defaults(func=cmd_simulate)
+
+    rep = sub.add_parser("report", help="write the indicator table of a unit's children as .xlsx")
+    rep.add_argument("--unit", required=True)
+    rep.add_argument("--from", dest="from_", help="first day, YYYY-MM-DD (inclusive)")
+    rep.add_argument("--to", help="end day, YYYY-MM-DD (exclusive)")
+    rep.add_argument("--xlsx", required=True, help="output file")
+    rep.add_argument("--api")
+    rep.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
+    rep.add_argument("--data-dir")
+    rep.set_defaults(func=cmd_report)
 
     args = parser.parse_args(argv)
     try:

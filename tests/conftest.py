@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from projections.store import ClickHouseStore
 from tests.harness import start_broker
 
 
@@ -11,3 +12,11 @@ def broker():
     b = start_broker()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def chdb_store(tmp_path_factory):
+    """Real in-process chDB. One data path per process, so the whole session shares it."""
+    store = ClickHouseStore(f"chdb://{tmp_path_factory.mktemp('chdb') / 'clickhouse'}")
+    store.migrate()
+    return store

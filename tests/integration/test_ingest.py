@@ -10,19 +10,10 @@ from domain.chain import GENESIS, link_hash
 from domain.records import encode_record
 from projections.ledger import ClickHouseLedger
 from projections.ledger_memory import MemoryLedger
-from projections.store import ClickHouseStore
 from streams.ingest import Delivery, Ingestor
 from tests.harness import event
 
 TABLES = ("ledger", "facts", "dlq", "ingested_batches", "tokens")
-
-
-@pytest.fixture(scope="session")
-def chdb_store(tmp_path_factory):
-    # chDB: one data path per process, so the whole session shares one store.
-    store = ClickHouseStore(f"chdb://{tmp_path_factory.mktemp('chdb') / 'clickhouse'}")
-    store.migrate()
-    return store
 
 
 @pytest.fixture(params=["memory", "clickhouse"])

@@ -22,3 +22,4 @@ class ApiContext:
     admin_token: str
     readiness: Callable[[], dict[str, bool]] = field(default=lambda: {"store": True})
     max_request_bytes: int = 32 * 1024 * 1024
+    writer: ClickHouseStore | None = None  # the worker's client: replay holds it to pause ingest

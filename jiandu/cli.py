@@ -27,6 +27,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_foreground(Platform(_settings(args), demo=args.demo))
 
 
+def _server(args: argparse.Namespace, with_api: bool, with_worker: bool) -> int:
+    from jiandu.runtime import Platform, run_foreground
+
+    settings = _settings(args)
+    if not settings.kafka_bootstrap:
+        raise ValueError("需要 JIANDU_KAFKA_BOOTSTRAP (production processes use an external broker; "
+                         "`jiandu up` runs everything embedded)")
+    return run_foreground(Platform(settings, with_api=with_api, with_worker=with_worker))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    return _server(args, with_api=False, with_worker=True)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    return _server(args, with_api=True, with_worker=False)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from projections.store import ClickHouseStore
+
+    store = ClickHouseStore(_settings(args).store_url)
+    applied = store.migrate()
+    print(f"已应用迁移 applied: {', '.join(applied) or '(none, schema up to date)'}")
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from jiandu.submit import submit_file
 
@@ -46,6 +73,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report(_settings(args), args.unit, args.from_, args.to, Path(args.xlsx), args.api, args.token)
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from jiandu.audit_cli import verify
+
+    return verify(_settings(args), args.unit, args.api, args.token)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from jiandu.audit_cli import replay_cmd
+
+    return replay_cmd(_settings(args), args.as_of, args.into, args.api, args.token)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jiandu", description="监督 — 纪检监察报送统计平台")
     parser.add_argument("--data-dir", help="数据目录 (default $JIANDU_DATA_DIR or ./.jiandu)")
@@ -57,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--api-port", type=int)
     up.add_argument("--broker-port", type=int)
     up.set_defaults(func=cmd_up)
+
+    for name, func, text in (("worker", cmd_worker, "production: the faust ingest worker alone"),
+                             ("api", cmd_api, "production: the API and outbox relay alone"),
+                             ("migrate", cmd_migrate, "apply ClickHouse migrations and exit")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--data-dir")
+        if name == "api":
+            p.add_argument("--api-port", type=int)
+        p.set_defaults(func=func)
 
     submit = sub.add_parser("submit", help="submit events from a JSONL / CSV / XLSX file")
     submit.add_argument("file")
@@ -84,6 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
     rep.add_argument("--data-dir")
     rep.set_defaults(func=cmd_report)
+
+    ver = sub.add_parser("verify", help="verify the per-unit hash chains; non-zero exit on any break")
+    ver.add_argument("--unit")
+    ver.add_argument("--api", help="verify through a running API instead of the data dir")
+    ver.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
+    ver.add_argument("--data-dir")
+    ver.set_defaults(func=cmd_verify)
+
+    rep2 = sub.add_parser("replay", help="rebuild projections from the ledger; print a checksum per table")
+    rep2.add_argument("--as-of", help="only events recorded up to this instant (ISO 8601)")
+    rep2.add_argument("--into", help="write into tables NAME_<table> instead of swapping")
+    rep2.add_argument("--api")
+    rep2.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
+    rep2.add_argument("--data-dir")
+    rep2.set_defaults(func=cmd_replay)
 
     args = parser.parse_args(argv)
     try:

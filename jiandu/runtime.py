@@ -95,7 +95,7 @@ class Platform:
         publisher = KafkaPublisher(
             bootstrap, TOPIC, ensure_topics=lambda: ensure_topics(bootstrap, s.partitions, timeout_s=3))
         relay = OutboxRelay(outbox, publisher, ClickHouseLedger(read_store).finished_batches)
-        if self.broker is not None:
+        if self.broker is not None and self.with_api:
             relay.forget_broker()  # a fresh memory broker holds nothing we published before
         submitter = Submitter(outbox, publisher, s.partitions)
 
@@ -108,7 +108,8 @@ class Platform:
             self.worker_ready = True
 
         hierarchy = HierarchySource(read_store)
-        tasks = [asyncio.create_task(self._relay_loop(relay), name="relay")]
+        tasks = ([asyncio.create_task(self._relay_loop(relay), name="relay")]
+                 if self.with_api else [])  # the outbox belongs to the process that accepts
         server = None
         port = s.api_port or free_port()
         if self.with_api:
@@ -116,7 +117,8 @@ class Platform:
                 store=read_store, hierarchy=hierarchy,
                 indicators=IndicatorService(read_store, hierarchy, s.timezone),
                 tokens=TokenStore(read_store), submitter=submitter, admin_token=admin_token,
-                readiness=lambda: self._readiness(read_store), max_request_bytes=s.max_request_bytes)
+                readiness=lambda: self._readiness(read_store), max_request_bytes=s.max_request_bytes,
+                writer=write_store)
             config = uvicorn.Config(create_api(context), host=s.api_host, port=port,
                                     log_level="warning", lifespan="off")
             server = uvicorn.Server(config)
@@ -128,6 +130,8 @@ class Platform:
 
         self._write_runtime(bootstrap, port)
         self._banner(bootstrap, port)
+        if not tasks:  # a worker alone: just keep folding until asked to stop
+            tasks.append(asyncio.create_task(self.stopping.wait(), name="idle"))
         try:
             stopper = asyncio.create_task(self.stopping.wait())
             done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)

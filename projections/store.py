@@ -70,6 +70,10 @@ class ClickHouseStore:
             self._client.insert(table, [columns[n] for n in names], column_names=names,
                                 column_oriented=True)
 
+    def exclusive(self) -> threading.RLock:
+        """Hold to keep every other user of this client out (replay pauses ingest this way)."""
+        return self._lock
+
     def migrate(self) -> list[str]:
         """Apply the numbered migrations not yet applied; return the names applied."""
         self.command("CREATE TABLE IF NOT EXISTS schema_migrations (name String, applied_at "

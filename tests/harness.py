@@ -27,12 +27,14 @@ class Up:
     """A `jiandu up` child process."""
 
     def __init__(self, data_dir: Path, bootstrap: str | None = None, demo: bool = False,
-                 api_port: int | None = None, log_name: str = "up.log"):
+                 api_port: int | None = None, log_name: str = "up.log", env: dict | None = None):
         self.data_dir = data_dir
         self.port = api_port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        extra_env = env
         env = {**os.environ, "JIANDU_DATA_DIR": str(data_dir), "JIANDU_API_PORT": str(self.port)}
         env.pop("JIANDU_KAFKA_BOOTSTRAP", None)
+        env.update(extra_env or {})
         if bootstrap:
             env["JIANDU_KAFKA_BOOTSTRAP"] = bootstrap
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +115,17 @@ class Up:
                 self.proc.kill()
                 self.proc.wait(10)
         return self.proc.returncode
+
+
+def run_in_store(data_dir: Path, code: str) -> str:
+    """Run Python with `store` opened on a stopped data dir, in its own process; return stdout."""
+    prelude = ("from projections.store import ClickHouseStore\n"
+               f"store = ClickHouseStore('chdb://{data_dir / 'clickhouse'}')\n")
+    out = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return out.stdout
 
 
 def ledger_stats(data_dir: Path) -> dict[str, int]:

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api import routes_admin, routes_audit, routes_events, routes_read
 from api.context import ApiContext
+from api.limits import BodySizeLimit, RateLimiter
 from api.page import PAGE_HTML
 from domain.hierarchy import UnknownUnit
 
@@ -20,6 +21,8 @@ def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(title="jiandu 监督 API", version="1",
                   description="纪检监察报送与统计平台 — events in, indicators out.")
     app.state.context = context
+    context.limiter = RateLimiter(context.rate_limit_per_minute)
+    app.add_middleware(BodySizeLimit, max_bytes=context.max_request_bytes)
     app.include_router(routes_events.router)
     app.include_router(routes_read.router)
     app.include_router(routes_admin.router)

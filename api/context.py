@@ -22,4 +22,6 @@ class ApiContext:
     admin_token: str
     readiness: Callable[[], dict[str, bool]] = field(default=lambda: {"store": True})
     max_request_bytes: int = 32 * 1024 * 1024
+    rate_limit_per_minute: int = 6000
+    limiter: object | None = None  # set by create_app
     writer: ClickHouseStore | None = None  # the worker's client: replay holds it to pause ingest

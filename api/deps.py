@@ -29,11 +29,15 @@ def authenticate(ctx: Context,
         raise HTTPException(401, "需要令牌 (missing bearer token)", headers={"WWW-Authenticate": "Bearer"})
     token = credentials.credentials
     if hmac.compare_digest(token.encode(), ctx.admin_token.encode()):
-        return PrincipalModel("admin", "admin", None)
-    principal = ctx.tokens.principal(token) if len(token) < 200 else None
-    if principal is None:
-        raise HTTPException(401, "令牌无效、已过期或已吊销 (invalid, expired or revoked token)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        principal = PrincipalModel("admin", "admin", None)
+    else:
+        principal = ctx.tokens.principal(token) if len(token) < 200 else None
+        if principal is None:
+            raise HTTPException(401, "令牌无效、已过期或已吊销 (invalid, expired or revoked token)",
+                                headers={"WWW-Authenticate": "Bearer"})
+    limiter = getattr(ctx, "limiter", None)
+    if limiter is not None:
+        limiter.check(principal.name)
     return principal
 
 

@@ -21,6 +21,8 @@ class TokenRequest(BaseModel):
     unit_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
     role: Literal["admin", "submitter", "viewer", "auditor"]
     expires_in_days: Annotated[int | None, Field(ge=1, le=3650)] = 365
+    expires_in_seconds: Annotated[int | None, Field(ge=1, le=86400 * 3650,
+                                                    description="overrides expires_in_days")] = None
 
 
 class TokenOut(BaseModel):
@@ -41,8 +43,9 @@ async def issue_token(body: TokenRequest, ctx: Context, principal: Principal) ->
         raise forbid()
     if not can_issue(tree, principal, body.unit_id, body.role):
         raise forbid("无权签发该令牌 (cannot issue this role for this unit)")
-    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=body.expires_in_days)
-               if body.expires_in_days else None)
+    lifetime = (dt.timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds
+                else dt.timedelta(days=body.expires_in_days) if body.expires_in_days else None)
+    expires = dt.datetime.now(dt.UTC) + lifetime if lifetime else None
     token_id, token = await run_in_threadpool(ctx.tokens.issue, body.unit_id, body.role,
                                               principal.name, expires)
     return TokenOut(token=token, token_id=token_id, unit_id=body.unit_id, role=body.role,

@@ -85,6 +85,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return replay_cmd(_settings(args), args.as_of, args.into, args.api, args.token)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from jiandu.bench import bench
+
+    return bench(args.events, args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jiandu", description="监督 — 纪检监察报送统计平台")
     parser.add_argument("--data-dir", help="数据目录 (default $JIANDU_DATA_DIR or ./.jiandu)")
@@ -147,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     rep2.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
     rep2.add_argument("--data-dir")
     rep2.set_defaults(func=cmd_replay)
+
+    ben = sub.add_parser("bench", help="measure the pipeline against its own limits (DESIGN §9)")
+    ben.add_argument("--events", type=int, default=100_000)
+    ben.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ben.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)
     try:

@@ -71,7 +71,7 @@ class Platform:
     async def run(self) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        admin_token = s.ensure_admin_token()
+        admin_token = s.ensure_admin_token() if self.with_api else ""
         bootstrap = s.kafka_bootstrap
         if not bootstrap:
             self.broker = TansuBroker(s.broker_port, s.tansu_bin, s.data_dir / "tansu.log")
@@ -118,7 +118,7 @@ class Platform:
                 indicators=IndicatorService(read_store, hierarchy, s.timezone),
                 tokens=TokenStore(read_store), submitter=submitter, admin_token=admin_token,
                 readiness=lambda: self._readiness(read_store), max_request_bytes=s.max_request_bytes,
-                writer=write_store)
+                writer=write_store, rate_limit_per_minute=s.rate_limit_per_minute)
             config = uvicorn.Config(create_api(context), host=s.api_host, port=port,
                                     log_level="warning", lifespan="off")
             server = uvicorn.Server(config)

@@ -50,14 +50,20 @@ class Ingestor:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.heads: dict[str, Head] = {}
         self.seen: set[bytes] = set()
+        # Set when in-memory state may trail the ledger: partitions moved to this worker, or a
+        # write failed in a way that may still have committed. The next batch reloads first.
+        self.stale = True
 
     def load(self) -> None:
         """Read chain heads and known event ids back from the ledger (start, rebalance)."""
         self.heads = self.ledger.heads()
         self.seen = set(self.ledger.event_ids())
+        self.stale = False
 
     def handle(self, deliveries: Iterable[Delivery]) -> Outcome:
         """Validate, dedupe and chain a list of deliveries, then write them in one insert."""
+        if self.stale:
+            self.load()
         outcome = Outcome()
         accepted: list[tuple[Delivery, str, str, EnvelopeBase]] = []
         batch_seen: set[bytes] = set()
@@ -97,9 +103,13 @@ class Ingestor:
             if event.type not in CORRECTION_TYPES:  # type: ignore[attr-defined]
                 targets[event.event_id] = Target(target_type, event.unit_id, False)
 
-        self.ledger.append(rows)
-        self.ledger.reject(outcome.rejected)
-        self.ledger.finish_batches(outcome.batch_ids)
+        try:
+            self.ledger.append(rows)
+            self.ledger.reject(outcome.rejected)
+            self.ledger.finish_batches(outcome.batch_ids)
+        except BaseException:
+            self.stale = True  # the insert may have landed after all: trust only the ledger
+            raise
         # Only now, with the write durable, does in-memory state move on.
         self.heads = heads
         self.seen.update(uuid.UUID(str(r["event_id"])).bytes for r in rows)

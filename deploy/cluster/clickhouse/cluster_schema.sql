@@ -1,0 +1,219 @@
+-- jiandu schema for the ClickHouse cluster `jiandu` (1 shard × 3 replicas, see config.d/cluster.xml).
+--
+-- The same tables and columns as projections/migrations/0001_ledger.sql … 0003_tokens.sql,
+-- made replicated:
+--   * ledger and facts: a ReplicatedMergeTree `<name>_local` on every node, and a Distributed
+--     table under the name jiandu queries (`ledger`, `facts`), sharded by cityHash64(unit_id)
+--     so that a unit's hash chain and every version of its entities stay on one shard;
+--   * the small tables (dlq, ingested_batches, tokens, schema_migrations): replicated under
+--     their own names; with a single shard every replica holds every row.
+--
+-- Apply once, BEFORE `jiandu migrate` (the compose override's `clickhouse-schema` service does):
+--   clickhouse-client --host clickhouse --user … --password … --multiquery --queries-file cluster_schema.sql
+-- `jiandu migrate` then finds every table present (its statements are CREATE … IF NOT EXISTS)
+-- and only records the migrations as applied. A NEW migration file needs its replicated
+-- counterpart here before it is deployed to a cluster, or it creates a table on one node only.
+-- tests/unit/test_deploy_files.py checks that the columns here match the migrations.
+--
+-- Every statement is ON CLUSTER jiandu: run on one node, executed on all (through Keeper).
+
+CREATE DATABASE IF NOT EXISTS jiandu ON CLUSTER jiandu;
+
+-- ---------------------------------------------------------------------------- ledger
+-- The append-only system of record: one row per accepted event, chained per unit.
+CREATE TABLE IF NOT EXISTS jiandu.ledger_local ON CLUSTER jiandu
+(
+    unit_id         String,
+    seq             UInt64,
+    event_id        UUID,
+    type            LowCardinality(String),
+    schema_version  UInt16,
+    subject_id      String,
+    occurred_at     DateTime64(3, 'UTC'),
+    recorded_at     DateTime64(6, 'UTC'),
+    submitted_by    String,
+    payload         String,
+    prev_hash       String,
+    hash            String,
+    target_id       UUID,
+    target_type     LowCardinality(String),
+    source_partition Int32,
+    source_offset    Int64,
+    batch_id         String,
+    INDEX idx_event_id event_id TYPE bloom_filter GRANULARITY 2,
+    INDEX idx_subject subject_id TYPE bloom_filter GRANULARITY 2,
+    INDEX idx_target target_id TYPE bloom_filter GRANULARITY 2
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/ledger_local', '{replica}')
+ORDER BY (unit_id, seq)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS jiandu.ledger ON CLUSTER jiandu
+(
+    unit_id         String,
+    seq             UInt64,
+    event_id        UUID,
+    type            LowCardinality(String),
+    schema_version  UInt16,
+    subject_id      String,
+    occurred_at     DateTime64(3, 'UTC'),
+    recorded_at     DateTime64(6, 'UTC'),
+    submitted_by    String,
+    payload         String,
+    prev_hash       String,
+    hash            String,
+    target_id       UUID,
+    target_type     LowCardinality(String),
+    source_partition Int32,
+    source_offset    Int64,
+    batch_id         String
+)
+ENGINE = Distributed(jiandu, jiandu, ledger_local, cityHash64(unit_id));
+
+-- ---------------------------------------------------------------------------- facts
+-- One row per ledger event; corrections/retractions are rows about their target (op 1 / 2).
+CREATE TABLE IF NOT EXISTS jiandu.facts_local ON CLUSTER jiandu
+(
+    target_id      UUID,
+    event_id       UUID,
+    op             UInt8,
+    type           LowCardinality(String),
+    unit_id        String,
+    subject_id     String,
+    occurred_at    DateTime64(3, 'UTC'),
+    recorded_at    DateTime64(6, 'UTC'),
+    seq            UInt64,
+    person_id      String,
+    kind           LowCardinality(String),
+    rank           LowCardinality(String),
+    form           UInt8,
+    method         LowCardinality(String),
+    channel        LowCardinality(String),
+    category       LowCardinality(String),
+    source         LowCardinality(String),
+    due_date       Nullable(Date),
+    percent        Nullable(Float64),
+    assignee_unit  String,
+    parent_id      String,
+    level          LowCardinality(String),
+    name           String,
+    effective_from Nullable(Date)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/facts_local', '{replica}')
+ORDER BY (type, unit_id, occurred_at, target_id);
+
+CREATE TABLE IF NOT EXISTS jiandu.facts ON CLUSTER jiandu
+(
+    target_id      UUID,
+    event_id       UUID,
+    op             UInt8,
+    type           LowCardinality(String),
+    unit_id        String,
+    subject_id     String,
+    occurred_at    DateTime64(3, 'UTC'),
+    recorded_at    DateTime64(6, 'UTC'),
+    seq            UInt64,
+    person_id      String,
+    kind           LowCardinality(String),
+    rank           LowCardinality(String),
+    form           UInt8,
+    method         LowCardinality(String),
+    channel        LowCardinality(String),
+    category       LowCardinality(String),
+    source         LowCardinality(String),
+    due_date       Nullable(Date),
+    percent        Nullable(Float64),
+    assignee_unit  String,
+    parent_id      String,
+    level          LowCardinality(String),
+    name           String,
+    effective_from Nullable(Date)
+)
+ENGINE = Distributed(jiandu, jiandu, facts_local, cityHash64(unit_id));
+
+-- The fold from ledger to facts, per node and local to local: a materialized view fires on the
+-- replica that received the INSERT (replicated parts fetched by the others do not fire it), and
+-- facts_local replicates the result. Same SELECT as 0002_facts.sql, reading ledger_local.
+CREATE MATERIALIZED VIEW IF NOT EXISTS jiandu.facts_mv ON CLUSTER jiandu TO jiandu.facts_local AS
+SELECT
+    target_id,
+    event_id,
+    op_ AS op,
+    target_type AS type,
+    unit_id,
+    subject_id,
+    occurred_at,
+    recorded_at,
+    seq,
+    JSONExtractString(p, 'person_id') AS person_id,
+    JSONExtractString(p, 'kind') AS kind,
+    if(JSONHas(p, 'rank'), JSONExtractString(p, 'rank'), JSONExtractString(p, 'subject_rank')) AS rank,
+    toUInt8(JSONExtractUInt(p, 'form')) AS form,
+    JSONExtractString(p, 'method') AS method,
+    JSONExtractString(p, 'channel') AS channel,
+    JSONExtractString(p, 'category') AS category,
+    JSONExtractString(p, 'source') AS source,
+    toDateOrNull(JSONExtractString(p, 'due_date')) AS due_date,
+    if(JSONHas(p, 'percent'), JSONExtractFloat(p, 'percent'), NULL) AS percent,
+    JSONExtractString(p, 'assignee_unit') AS assignee_unit,
+    JSONExtractString(p, 'parent_id') AS parent_id,
+    JSONExtractString(p, 'level') AS level,
+    JSONExtractString(p, 'name') AS name,
+    toDateOrNull(JSONExtractString(p, 'effective_from')) AS effective_from
+FROM (
+    SELECT *,
+           toUInt8(multiIf(type = 'event_corrected', 1, type = 'event_retracted', 2, 0)) AS op_,
+           if(type = 'event_corrected', JSONExtractRaw(payload, 'payload'), payload) AS p
+    FROM jiandu.ledger_local
+);
+
+-- ---------------------------------------------------------------------------- small tables
+-- Rejected records (the DLQ), replacing on the source position.
+CREATE TABLE IF NOT EXISTS jiandu.dlq ON CLUSTER jiandu
+(
+    source_partition Int32,
+    source_offset    Int64,
+    idx              UInt32,
+    rejected_at      DateTime64(3, 'UTC'),
+    unit_id          String,
+    event_id         String,
+    field            String,
+    reason           String,
+    raw              String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/jiandu/dlq', '{replica}')
+ORDER BY (source_partition, source_offset, idx);
+
+-- Outbox batches the worker has fully handled: the outbox relay's receipt.
+CREATE TABLE IF NOT EXISTS jiandu.ingested_batches ON CLUSTER jiandu
+(
+    batch_id    String,
+    finished_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/jiandu/ingested_batches', '{replica}')
+ORDER BY batch_id;
+
+-- API tokens (SHA-256 hashes); the latest version of a token id wins.
+CREATE TABLE IF NOT EXISTS jiandu.tokens ON CLUSTER jiandu
+(
+    token_id    String,
+    token_hash  String,
+    unit_id     String,
+    role        LowCardinality(String),
+    created_by  String,
+    created_at  DateTime64(3, 'UTC'),
+    expires_at  Nullable(DateTime64(3, 'UTC')),
+    revoked     UInt8,
+    version     UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/jiandu/tokens', '{replica}', version)
+ORDER BY token_id;
+
+-- What `jiandu migrate` has applied (projections/store.py creates it with the same columns).
+CREATE TABLE IF NOT EXISTS jiandu.schema_migrations ON CLUSTER jiandu
+(
+    name       String,
+    applied_at DateTime DEFAULT now()
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/schema_migrations', '{replica}')
+ORDER BY name;

@@ -1,0 +1,269 @@
+"""`jiandu bench` (DESIGN §9): the pipeline against its own limits, in one run, on one broker
+and one store. Ratios between figures of one run are what count."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from domain.decode import decode_batch
+from jiandu.broker import TansuBroker, ensure_topics, free_port
+from jiandu.settings import TOPIC, Settings
+from producers.outbox import Outbox
+from producers.publisher import KafkaPublisher
+from producers.service import Submitter
+from producers.simulate import Workload, build_province
+from projections.ledger import LEDGER_COLUMNS, ClickHouseLedger
+from projections.store import ClickHouseStore
+from streams.ingest import Ingestor
+
+NAIVE_TOPIC = "bench.naive"
+RAW_TOPIC = "bench.raw"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, events: int, work: Path):
+        self.n = events
+        self.work = work
+        self.settings = Settings(data_dir=work / "data", partitions=4, consumer_group="bench-e2e")
+        self.results: dict[str, float | int] = {"events": events}
+
+    async def run(self) -> dict:
+        broker = TansuBroker(0, None, self.work / "tansu.log")
+        await asyncio.to_thread(broker.start)
+        try:
+            self.bootstrap = broker.bootstrap
+            await asyncio.to_thread(ensure_topics, self.bootstrap, self.settings.partitions)
+            self.store = ClickHouseStore(self.settings.store_url)
+            self.store.migrate()
+            self.probe = ClickHouseStore(self.settings.store_url)  # polls without taking the writer's lock
+            _say("生成事件 generating events …")
+            self.units = build_province()
+            workload = Workload(self.units)
+            self.batches = [workload.next_batch(min(5000, self.n - i)) for i in range(0, self.n, 5000)]
+            await self.insert_ceiling()
+            await self.consume_ceiling()
+            await self.end_to_end()
+            await self.naive()
+            await self.replay_rate()
+            await self.api_latency()
+        finally:
+            await asyncio.to_thread(broker.stop)
+        self.results["rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return self.results
+
+    async def insert_ceiling(self) -> None:
+        """ClickHouse insert-only: ledger-shaped rows, columnar, one insert per 50k."""
+        _say("① ClickHouse 写入上限 insert-only …")
+        self.store.command("CREATE TABLE bench_insert AS ledger")
+        ingestor = Ingestor(ClickHouseLedger(self.store))
+        rows = []
+        for raws in self.batches[:4]:
+            rows += [ingestor._chain({}, e, e.payload.model_dump(mode="json"), "bench", e.event_id, e.type)
+                     | {"source_partition": 0, "source_offset": 0, "batch_id": ""} for e in decode_batch(raws)]
+        rows = (rows * (self.n // max(len(rows), 1) + 1))[:self.n]
+        columns = {c: [r[c] for r in rows] for c in LEDGER_COLUMNS}
+        started = time.perf_counter()
+        for i in range(0, self.n, 50_000):
+            self.store.insert_columns("bench_insert", {c: v[i:i + 50_000] for c, v in columns.items()})
+        self.results["ceiling_insert_rows_per_s"] = round(self.n / (time.perf_counter() - started))
+        self.store.command("DROP TABLE bench_insert")
+
+    async def consume_ceiling(self) -> None:
+        """aiokafka consume-only: fetch the same records the pipeline gets, do nothing with them."""
+        from aiokafka import AIOKafkaConsumer
+
+        _say("② Kafka 消费上限 consume-only …")
+        publisher = KafkaPublisher(self.bootstrap, RAW_TOPIC)
+        from producers.service import prepare
+        records = [b.record for raws in self.batches for b in prepare(decode_batch(raws), "bench", 4)]
+        await asyncio.to_thread(publisher.publish, records)
+        publisher.close()
+        per_record = {}
+        consumer = AIOKafkaConsumer(RAW_TOPIC, bootstrap_servers=self.bootstrap, group_id=f"raw-{uuid.uuid4()}",
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    max_partition_fetch_bytes=32 << 20, fetch_max_bytes=64 << 20)
+        await consumer.start()
+        try:
+            started, seen = time.perf_counter(), 0
+            while seen < len(records):
+                for _tp, messages in (await consumer.getmany(timeout_ms=500)).items():
+                    seen += len(messages)
+                    for m in messages:
+                        per_record[m.offset] = len(m.value)
+            elapsed = time.perf_counter() - started
+        finally:
+            await consumer.stop()
+        self.results["ceiling_consume_events_per_s"] = round(self.n / elapsed)
+
+    async def end_to_end(self) -> None:
+        """Producer → broker → faust worker → ledger + facts, until all N are queryable."""
+        from streams.app import create_app
+
+        _say("③ 端到端 end-to-end …")
+        submitter = Submitter(Outbox(self.work / "outbox.sqlite"), KafkaPublisher(self.bootstrap, TOPIC), 4)
+        submitter.submit(decode_batch(self.units), "bench")
+        ingestor = Ingestor(ClickHouseLedger(self.store))
+        ingestor.load()
+        app = create_app(self.settings, self.bootstrap, ingestor)
+        await app.start()
+        try:
+            await self._wait_count(len(self.units))
+            base = len(self.units)
+            started = time.perf_counter()
+            for raws in self.batches:
+                await asyncio.to_thread(submitter.submit, decode_batch(raws), "bench")
+            await self._wait_count(base + self.n)
+            self.results["e2e_events_per_s"] = round(self.n / (time.perf_counter() - started))
+            await self.freshness(submitter)
+        finally:
+            await app.stop()
+            submitter.publisher.close()
+
+    async def _wait_count(self, expected: int, timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            count = await asyncio.to_thread(self.probe.scalar, "SELECT count() FROM facts")
+            if count >= expected:
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"only {count} of {expected} events became queryable")
+
+    async def freshness(self, submitter: Submitter) -> None:
+        """Ack of a small submission → its events queryable; 40 samples."""
+        workload = Workload(self.units, seed=99)
+        latencies = []
+        for _ in range(40):
+            events = decode_batch(workload.next_batch(20))
+            ids = [str(e.event_id) for e in events]
+            await asyncio.to_thread(submitter.submit, events, "bench")
+            acked = time.perf_counter()
+            while True:
+                found = await asyncio.to_thread(
+                    self.probe.scalar, "SELECT count() FROM facts WHERE event_id IN {ids:Array(UUID)}", {"ids": ids})
+                if found >= len(ids):
+                    break
+                await asyncio.sleep(0.005)
+            latencies.append((time.perf_counter() - acked) * 1000)
+        latencies.sort()
+        self.results["freshness_p50_ms"] = round(statistics.median(latencies), 1)
+        self.results["freshness_p95_ms"] = round(latencies[int(len(latencies) * 0.95) - 1], 1)
+
+    async def naive(self) -> None:
+        """The tutorial pipeline: one event per record, faust per event, one INSERT per event."""
+        import faust
+
+        count = min(self.n, 3000)
+        _say(f"④ 朴素基线 naive baseline ({count} events) …")
+        publisher = KafkaPublisher(self.bootstrap, NAIVE_TOPIC)
+        from producers.publisher import OutgoingRecord
+        flat = [e for raws in self.batches for e in raws][:count]
+        await asyncio.to_thread(publisher.publish, [
+            OutgoingRecord(i % 4, e["unit_id"].encode(), json.dumps(e).encode()) for i, e in enumerate(flat)])
+        publisher.close()
+        self.store.command("CREATE TABLE bench_naive AS ledger")
+        app = faust.App("bench-naive", broker=f"kafka://{self.bootstrap}", web_enabled=False,
+                        store="memory://", datadir=str(self.work / "naive"), topic_partitions=4,
+                        consumer_auto_offset_reset="earliest")
+        topic = app.topic(NAIVE_TOPIC, value_type=bytes, value_serializer="raw")
+        done = asyncio.Event()
+        state = {"n": 0, "t0": None}
+        naive_store = self.store
+
+        @app.agent(topic)
+        async def one_by_one(stream):
+            from domain.decode import decode_event
+            async for value in stream:
+                state["t0"] = state["t0"] or time.perf_counter()
+                e = decode_event(json.loads(value))
+                row = Ingestor(None)._chain({}, e, e.payload.model_dump(mode="json"), "naive", e.event_id, e.type)
+                row.update(source_partition=0, source_offset=0, batch_id="")
+                await asyncio.to_thread(naive_store.insert, "bench_naive", [[row[c] for c in LEDGER_COLUMNS]],
+                                        LEDGER_COLUMNS)
+                state["n"] += 1
+                if state["n"] >= count:
+                    done.set()
+
+        await app.start()
+        try:
+            await asyncio.wait_for(done.wait(), 900)
+            self.results["naive_events_per_s"] = round(count / (time.perf_counter() - state["t0"]))
+        finally:
+            await app.stop()
+            self.store.command("DROP TABLE bench_naive")
+
+    async def replay_rate(self) -> None:
+        from projections.replay import replay
+
+        _say("⑤ 重放 replay in ClickHouse …")
+        total = self.store.scalar("SELECT count() FROM ledger")
+        started = time.perf_counter()
+        await asyncio.to_thread(replay, self.store)
+        self.results["replay_events_per_s"] = round(total / (time.perf_counter() - started))
+
+    async def api_latency(self, requests: int = 200) -> None:
+        import uvicorn
+
+        from api.app import create_app as create_api
+        from api.context import ApiContext
+        from projections.hierarchy import HierarchySource
+        from projections.indicators import IndicatorService
+        from projections.tokens import TokenStore
+
+        _say(f"⑥ 接口延迟 API latency ({requests} indicator queries) …")
+        hierarchy = HierarchySource(self.store)
+        ctx = ApiContext(self.store, hierarchy, IndicatorService(self.store, hierarchy), TokenStore(self.store),
+                         None, "bench-token")
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_api(ctx), port=port, log_level="warning", lifespan="off"))
+        server.install_signal_handlers = lambda: None
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            await asyncio.sleep(0.05)
+        units = ["gd"] + [u["subject_id"] for u in self.units if u["payload"]["level"] in ("city", "county")][:40]
+        shapes = [{}, {"group_by": "child"}, {"from": "2025-01-01", "to": "2025-07-01"}, {"group_by": "month"}]
+        timings = []
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                     headers={"Authorization": "Bearer bench-token"}, timeout=60) as client:
+            for i in range(requests):
+                params = {"unit": units[i % len(units)], **shapes[i % len(shapes)]}
+                started = time.perf_counter()
+                response = await client.get("/v1/indicators", params=params)
+                timings.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+        server.should_exit = True
+        thread.join(10)
+        timings.sort()
+        self.results["api_p50_ms"] = round(statistics.median(timings), 1)
+        self.results["api_p99_ms"] = round(timings[int(len(timings) * 0.99) - 1], 1)
+
+
+def bench(events: int, as_json: bool) -> int:
+    import logging
+
+    for noisy in ("faust", "mode", "aiokafka", "kafka"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="jiandu-bench-") as work:
+        results = asyncio.run(Bench(events, Path(work)).run())
+    if as_json:
+        print(json.dumps(results))
+    else:
+        width = max(map(len, results))
+        for key, value in results.items():
+            print(f"{key:<{width}}  {value:,}")
+    return 0

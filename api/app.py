@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from api import routes_admin, routes_audit, routes_events, routes_read
+from api import routes_admin, routes_audit, routes_dashboard, routes_events, routes_read
 from api.context import ApiContext
 from api.limits import BodySizeLimit, RateLimiter
 from api.page import PAGE_HTML
@@ -27,6 +27,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(routes_read.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_audit.router)
+    app.include_router(routes_dashboard.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:

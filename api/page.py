@@ -1,55 +1,69 @@
-"""The built-in live page served at `/` (no CDN: everything inline)."""
+"""The built-in live page served at `/`: the dashboards' panels, drawn with plotly.js.
 
-PAGE_HTML = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>监督 · 全省总览</title>
+Offline sites: nothing comes from a CDN. plotly.min.js is served from the installed `plotly`
+package (/static/plotly.min.js); the page's own script is inline.
+"""
+
+from api.page_script import PAGE_SCRIPT
+
+PAGE_STYLE = """
+*{box-sizing:border-box}
+body{font-family:"Noto Sans CJK SC","Microsoft YaHei",system-ui,sans-serif;margin:0;background:#f3f4f6;color:#1f2937}
+header{background:#9f1d1d;color:#fff;padding:8px 18px;display:flex;gap:14px;align-items:center;flex-wrap:wrap}
+header h1{font-size:18px;margin:0 12px 0 0;white-space:nowrap}
+nav{display:flex;gap:4px;flex:1}
+nav a{color:#fde8e8;padding:6px 12px;border-radius:4px;text-decoration:none;cursor:pointer}
+nav a.on{background:#fff;color:#9f1d1d;font-weight:600}
+header input{padding:4px 6px;border:0;border-radius:3px}
+header button{background:#fff;color:#9f1d1d;border:0;border-radius:3px;padding:4px 10px;cursor:pointer}
+#who{font-size:13px;opacity:.9}
+#bar{display:flex;gap:14px;align-items:center;padding:8px 18px;background:#fff;border-bottom:1px solid #e5e7eb;flex-wrap:wrap;font-size:14px}
+#crumbs a{color:#9f1d1d;cursor:pointer} #crumbs b{font-size:16px}
+#bar input{font:inherit;padding:2px 4px} #status{color:#6b7280;font-size:12px;margin-left:auto}
+#status.err{color:#b91c1c}
+main{display:grid;grid-template-columns:repeat(24,1fr);gap:12px;padding:14px 18px}
+.panel{background:#fff;border-radius:6px;box-shadow:0 1px 2px #0002;display:flex;flex-direction:column;overflow:hidden}
+.panel h2{font-size:14px;margin:0;padding:8px 12px 4px;font-weight:600}
+.panel h2 small{font-weight:400;color:#6b7280;margin-left:6px}
+.body{flex:1;min-height:0;overflow:auto;padding:0 8px 8px}
+.empty{color:#9ca3af;padding:20px;text-align:center}
+.cards{display:flex;gap:10px;flex-wrap:wrap;padding:4px}
+.card{flex:1;min-width:110px;border-left:3px solid #9f1d1d;padding:4px 10px}
+.card b{display:block;font-size:26px;color:#111827} .card span{color:#6b7280;font-size:13px}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th{position:sticky;top:0;background:#f9fafb;text-align:right;padding:5px 8px;border-bottom:1px solid #e5e7eb;white-space:nowrap}
+td{border-bottom:1px solid #f3f4f6;padding:4px 8px;text-align:right;white-space:nowrap}
+td:first-child,th:first-child{text-align:left} td.txt{text-align:left;white-space:normal}
+td a{color:#9f1d1d;cursor:pointer;text-decoration:none} td a:hover{text-decoration:underline}
+#welcome{padding:60px;text-align:center;color:#4b5563;font-size:16px}
+@media (max-width:900px){.panel{grid-column:span 24 !important}}
+"""
+
+PAGE_HTML = f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>监督 · 纪检监察报送统计</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:0;background:#f4f5f7;color:#222}
-header{background:#a11;color:#fff;padding:10px 20px;display:flex;gap:16px;align-items:center}
-header h1{font-size:18px;margin:0} main{padding:16px 20px}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
-.card{background:#fff;border-radius:6px;padding:10px 12px;box-shadow:0 1px 2px #0002}
-.card b{display:block;font-size:24px} .card span{color:#666;font-size:13px}
-table{border-collapse:collapse;background:#fff;margin-top:16px;width:100%}
-td,th{border-bottom:1px solid #eee;padding:6px 8px;text-align:right} td:first-child,th:first-child{text-align:left}
-a{color:#a11;cursor:pointer} #err{color:#a11}
-</style></head><body>
-<header><h1>监督 · 纪检监察报送统计</h1>
-<input id="token" type="password" placeholder="令牌 (token)" size="30">
-<button id="signin">登录</button><span id="where"></span><span id="err"></span></header>
-<main><div class="cards" id="cards"></div><table id="children"></table></main>
-<script>
-const HEAD = [["petitions.received","受理信访举报"],["clues.registered","受理问题线索"],
- ["clues.disposed","处置问题线索"],["cases.filed","立案"],["cases.closed","结案"],
- ["sanctions.persons","处分人数"],["four_forms.total","四种形态人次"],
- ["four_forms.form1.share","第一种形态占比(%)"],["tasks.completion_rate","任务完成率(%)"],
- ["suggestions.on_time_rate","按期办结率(%)"]];
-let unit = null;
-const tok = () => localStorage.getItem("jiandu.token") || "";
-async function api(path){
-  const r = await fetch(path,{headers:{Authorization:"Bearer "+tok()}});
-  if(!r.ok) throw new Error((await r.json()).detail || r.status);
-  return r.json();
-}
-async function refresh(){
-  try{
-    if(!unit){ const me = await api("/v1/me"); unit = me.unit_id || (await api("/v1/roots")).roots[0]; }
-    const data = await api("/v1/indicators?unit="+encodeURIComponent(unit)+"&group_by=child");
-    const total = await api("/v1/indicators?unit="+encodeURIComponent(unit));
-    const t = total.rows[0].indicators;
-    document.getElementById("where").textContent = total.rows[0].label;
-    document.getElementById("cards").innerHTML = HEAD.map(([k,l]) =>
-      `<div class="card"><b>${t[k] ?? "—"}</b><span>${l}</span></div>`).join("");
-    document.getElementById("children").innerHTML = "<tr><th>下级单位</th>" +
-      HEAD.map(([,l]) => `<th>${l}</th>`).join("") + "</tr>" +
-      data.rows.map(r => `<tr><td><a data-u="${r.key}">${r.label}</a></td>` +
-        HEAD.map(([k]) => `<td>${r.indicators[k] ?? "—"}</td>`).join("") + "</tr>").join("");
-    document.querySelectorAll("a[data-u]").forEach(a => a.onclick = () => { unit = a.dataset.u; refresh(); });
-    document.getElementById("err").textContent = "";
-  }catch(e){ document.getElementById("err").textContent = " " + e.message; }
-}
-document.getElementById("signin").onclick = () => {
-  localStorage.setItem("jiandu.token", document.getElementById("token").value); unit = null; refresh(); };
-refresh(); setInterval(refresh, 2000);
-</script></body></html>
+<link rel="icon" href="data:,">
+<style>{PAGE_STYLE}</style>
+<script src="/static/plotly.min.js"></script>
+</head><body>
+<header>
+  <h1>监督 · 纪检监察报送统计</h1>
+  <nav id="tabs"></nav>
+  <form id="signin"><input id="token" type="password" placeholder="访问令牌" size="28"
+    autocomplete="off"> <button type="submit">登录</button></form>
+  <span id="who"></span><button id="signout" hidden>退出</button>
+</header>
+<section id="bar" hidden>
+  <span id="crumbs"></span>
+  <label>起 <input type="date" id="from"></label>
+  <label>止 <input type="date" id="to"></label>
+  <label title="只计此时刻前入账的记录">截至 <input type="datetime-local" id="asof" step="1"></label>
+  <button id="clear" type="button">全部时段</button>
+  <span id="status"></span>
+</section>
+<main id="grid"></main>
+<div id="welcome">请在右上角输入访问令牌并登录。</div>
+<script>{PAGE_SCRIPT}</script>
+</body></html>
 """

@@ -14,17 +14,23 @@ CHAINED_FIELDS = ("event_id", "type", "schema_version", "unit_id", "subject_id",
 
 def iso_ms(value: dt.datetime) -> str:
     """Format an instant as UTC ISO 8601 with milliseconds (the occurred_at form)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    v = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+    return v.isoformat(timespec="milliseconds") + "Z"
 
 
 def iso_us(value: dt.datetime) -> str:
     """Format an instant as UTC ISO 8601 with microseconds (the recorded_at form)."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    v = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+    return v.isoformat(timespec="microseconds") + "Z"
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_quote = json.encoder.encode_basestring  # a JSON string literal, UTF-8 kept (C speed)
 
 
 def canonical_json(value: Any) -> str:
     """Serialise deterministically: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL(value)
 
 
 def chained_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -44,4 +50,20 @@ def chained_record(row: dict[str, Any]) -> dict[str, Any]:
 def link_hash(prev_hash: str, row: dict[str, Any]) -> str:
     """Return the hash of a ledger row chained onto `prev_hash`."""
     body = prev_hash + canonical_json(chained_record(row))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def link_hash_parts(prev_hash: str, event_id: str, event_type: str, schema_version: int, unit_id: str,
+                    subject_id: str, occurred_at: dt.datetime, recorded_at: dt.datetime,
+                    submitted_by: str, seq: int, payload_json: str) -> str:
+    """The same hash as `link_hash`, built without a dict round trip (the ingest hot path).
+
+    `payload_json` must already be canonical JSON. The keys below are in sorted order, as
+    canonical_json would emit them; a unit test holds the two functions equal.
+    """
+    body = (f'{prev_hash}{{"event_id":{_quote(event_id)},"occurred_at":"{iso_ms(occurred_at)}",'
+            f'"payload":{payload_json},"recorded_at":"{iso_us(recorded_at)}",'
+            f'"schema_version":{int(schema_version)},"seq":{int(seq)},'
+            f'"subject_id":{_quote(subject_id)},"submitted_by":{_quote(submitted_by)},'
+            f'"type":{_quote(event_type)},"unit_id":{_quote(unit_id)}}}')
     return hashlib.sha256(body.encode("utf-8")).hexdigest()

@@ -159,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     ben.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ben.set_defaults(func=cmd_bench)
 
+    from jiandu.dashboards_cli import add_parser as add_dashboards_parser
+
+    add_dashboards_parser(sub)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)

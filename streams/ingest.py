@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from domain.chain import GENESIS, canonical_json, link_hash
+from domain.chain import GENESIS, canonical_json, link_hash_parts
 from domain.decode import DecodeError, Problem, decode_event
 from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
 from domain.records import decode_record
@@ -112,7 +112,7 @@ class Ingestor:
             raise
         # Only now, with the write durable, does in-memory state move on.
         self.heads = heads
-        self.seen.update(uuid.UUID(str(r["event_id"])).bytes for r in rows)
+        self.seen.update(r["event_id"].bytes for r in rows)
         outcome.stored = len(rows)
         outcome.units = {r["unit_id"] for r in rows}
         return outcome
@@ -178,7 +178,9 @@ class Ingestor:
             "target_id": target_id,
             "target_type": target_type,
         }
-        row["hash"] = link_hash(row["prev_hash"], row)
+        row["hash"] = link_hash_parts(row["prev_hash"], str(event.event_id), row["type"], event.schema_version,
+                                      event.unit_id, event.subject_id, event.occurred_at, now,
+                                      submitted_by, row["seq"], row["payload"])
         heads[event.unit_id] = Head(row["seq"], row["hash"], now)
         return row
 

@@ -121,3 +121,19 @@ def test_old_schema_versions_are_upcast_by_registered_functions(monkeypatch):
     assert upcasting.upcast("clue_disposed", 1, {"method": "talk"}) == {"method": "talk_inquiry"}
     with pytest.raises(upcasting.UnknownSchemaVersion):
         upcasting.upcast("clue_disposed", 3, {"method": "talk"})
+
+
+@given(st.text(max_size=30), st.text(max_size=30), st.integers(1, 10**9),
+       st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2199, 1, 1)),
+       st.dictionaries(st.text(max_size=8), st.text(max_size=8) | st.integers() | st.floats(allow_nan=False), max_size=4))
+def test_fast_chain_hash_equals_the_generic_one(subject, submitted_by, seq, when, payload):
+    from domain.chain import canonical_json, link_hash_parts
+
+    when = when.replace(tzinfo=dt.UTC)
+    event_id = str(uuid.uuid4())
+    row = {"event_id": event_id, "type": "case_filed", "schema_version": 1, "unit_id": "单位-1",
+           "subject_id": subject, "occurred_at": when.replace(microsecond=when.microsecond // 1000 * 1000),
+           "recorded_at": when, "submitted_by": submitted_by, "seq": seq, "payload": canonical_json(payload)}
+    fast = link_hash_parts(GENESIS, event_id, "case_filed", 1, "单位-1", subject, row["occurred_at"], when,
+                           submitted_by, seq, row["payload"])
+    assert fast == link_hash(GENESIS, row)

@@ -1,0 +1,92 @@
+"""The built-in live page in real headless Chromium: sign in, charts with data, drill down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import ROOT, Up
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "test-output"
+# Plotly charts whose traces carry at least one point.
+CHARTS_WITH_DATA = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(el =>
+    (el.data || []).some(t => ((t.values || t.x || []).length > 0))).length"""
+
+
+def _browser(playwright):
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium "
+                    "fonts-noto-cjk); the page test drives a real headless browser")
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """`jiandu up --demo` with the province registered."""
+    up = Up(tmp_path_factory.mktemp("page") / "d", demo=True).wait_ready()
+    try:
+        up.wait_unit("gd", timeout=120)
+        yield up
+    finally:
+        assert up.stop() == 0
+
+
+def test_page_signs_in_draws_live_charts_and_drills_into_a_child_unit(demo):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(demo.url + "/")
+        assert "请在右上角输入访问令牌" in page.inner_text("#welcome")
+
+        page.fill("#token", demo.token)
+        page.click("#signin button")
+        page.wait_for_function(f"({CHARTS_WITH_DATA})() >= 4", timeout=120_000)
+        assert page.evaluate("localStorage.getItem('jiandu.token')") == demo.token
+        assert page.inner_text("nav a.on") == "全省总览"
+        assert page.inner_text("#crumbs b") == "广东省纪委监委"
+        cards = page.locator("#panel-1 .card b").all_inner_texts()
+        assert len(cards) == 6 and int(cards[0].replace(",", "")) > 0
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "page-province.png"), full_page=True)
+
+        # Drill down: click a city in the ranking table; every panel re-renders for it.
+        city = page.locator('#panel-6 a[data-unit^="gd.c"]').first
+        city_id, city_name = city.get_attribute("data-unit"), city.inner_text()
+        city.click()
+        page.wait_for_function(
+            "name => document.querySelector('#crumbs b')?.textContent === name", arg=city_name)
+        assert f"u={city_id}" in page.evaluate("location.hash")
+        page.wait_for_function(
+            f"id => ({CHARTS_WITH_DATA})() >= 4 && Array.from(document.querySelectorAll("
+            f"'#panel-6 a[data-unit]')).every(a => a.dataset.unit.startsWith(id))",
+            arg=city_id, timeout=60_000)
+        assert page.inner_text("#crumbs a") == "广东省纪委监委"  # the way back up
+        page.screenshot(path=str(SCREENSHOTS / "page-drilldown.png"), full_page=True)
+        browser.close()
+    assert not errors, f"console errors: {errors}"
+
+
+def test_panel_data_is_403_outside_the_callers_subtree(demo):
+    issued = httpx.post(demo.url + "/v1/tokens", json={"unit_id": "gd.c01", "role": "viewer"},
+                        headers=demo.headers(), timeout=30)
+    issued.raise_for_status()
+    viewer = issued.json()["token"]
+    panel = demo.url + "/v1/dashboards/jiandu-overview/panels/1"
+    own = httpx.get(panel, params={"unit": "gd.c01"}, headers=demo.headers(viewer), timeout=60)
+    assert own.status_code == 200 and own.json()["columns"][0] == "受理信访举报"
+    for unit in ("gd", "gd.c02"):
+        assert httpx.get(panel, params={"unit": unit}, headers=demo.headers(viewer),
+                         timeout=60).status_code == 403
+    assert httpx.get(panel, params={"unit": "gd"}, timeout=30).status_code == 401
+    assert httpx.get(demo.url + "/v1/dashboards/nope/panels/1", params={"unit": "gd"},
+                     headers=demo.headers(), timeout=30).status_code == 404

@@ -1,0 +1,147 @@
+"""Faults with nothing lost: repeated kill -9, a broker that dies mid-ingest, a paused worker,
+a full disk. Figures are printed for the README's reliability section."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import httpx
+
+from jiandu.broker import TansuBroker
+from tests.harness import Up, ledger_stats, small_province
+from tests.integration.test_crashes import _assert_figures, _publish
+from tests.workloads import counting_workload
+
+
+def _progress(up: Up) -> int:
+    try:
+        return up.totals("p")["petitions.received"]
+    except (httpx.HTTPError, KeyError):
+        return -1
+
+
+def test_worker_killed_ten_times_during_200k_ingest(broker, tmp_path):
+    data = tmp_path / "data"
+    up = Up(data, bootstrap=broker.bootstrap).wait_ready()
+    assert up.post(small_province()).status_code == 202
+    up.wait_unit("k2")
+    events, expected = counting_workload(200_000, seed=77)
+    _publish(broker.bootstrap, tmp_path, events)
+    kills, last = 0, 0
+    while kills < 10:
+        deadline = time.monotonic() + 120
+        while (seen := _progress(up)) <= last and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if seen >= expected["petitions.received"]:
+            break
+        up.kill9()
+        kills, last = kills + 1, seen
+        up = Up(data, bootstrap=broker.bootstrap, log_name=f"up{kills}.log").wait_ready()
+    up.wait_for("p", "petitions.received", expected["petitions.received"], timeout=600)
+    time.sleep(2)
+    _assert_figures(up, expected)
+    up.stop()
+    stats = ledger_stats(data)
+    print(f"\nkill -9 x{kills} during 200k ingest: ledger {stats['rows']} rows, {stats['distinct']} distinct, "
+          f"lost {200_006 - stats['distinct']}, doubled {stats['rows'] - stats['distinct']}")
+    assert kills >= 10
+    assert stats == {"rows": 200_006, "distinct": 200_006}
+
+
+def test_broker_killed_and_restarted_mid_ingest_delivers_everything_once(broker, tmp_path):
+    data = tmp_path / "data"
+    up = Up(data, bootstrap=broker.bootstrap).wait_ready()
+    assert up.post(small_province()).status_code == 202
+    up.wait_unit("k2")
+    events, expected = counting_workload(20_000, seed=78)
+    port = broker.port
+    statuses = []
+    revived = None
+    for i in range(0, len(events), 1000):
+        if i == 8000:
+            broker.stop()  # memory storage: whatever it held is gone
+        if i == 14000:
+            revived = TansuBroker(port).start()
+        response = up.post(events[i:i + 1000])
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert response.json()["spooled"] == 1000  # kept in the outbox, retry is safe
+    try:
+        assert 503 in statuses and statuses[0] == 202 and statuses[-1] == 202
+        up.wait_for("p", "petitions.received", expected["petitions.received"], timeout=300)
+        time.sleep(2)
+        _assert_figures(up, expected)
+        up.stop()
+        stats = ledger_stats(data)
+        print(f"\nbroker restart mid-ingest: {statuses.count(503)} requests spooled, ledger {stats}")
+        assert stats == {"rows": 20_006, "distinct": 20_006}
+    finally:
+        up.stop()
+        if revived:
+            revived.stop()
+
+
+def test_worker_paused_past_session_timeout_causes_no_duplicates(broker, tmp_path):
+    data = tmp_path / "data"
+    up = Up(data, bootstrap=broker.bootstrap).wait_ready()
+    assert up.post(small_province()).status_code == 202
+    up.wait_unit("k2")
+    events, expected = counting_workload(30_000, seed=79)
+    _publish(broker.bootstrap, tmp_path, events)
+    while _progress(up) <= 0:
+        time.sleep(0.05)
+    os.kill(up.proc.pid, signal.SIGSTOP)
+    time.sleep(15)  # past the 10 s session timeout: the group forgets this member
+    os.kill(up.proc.pid, signal.SIGCONT)
+    up.wait_for("p", "petitions.received", expected["petitions.received"], timeout=300)
+    time.sleep(2)
+    _assert_figures(up, expected)
+    up.stop()
+    assert ledger_stats(data) == {"rows": 30_006, "distinct": 30_006}
+
+
+def test_full_disk_answers_503_and_recovers_without_losing_acknowledged_events(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(mount)], check=True)
+    up = None
+    try:
+        data = mount / "data"
+        up = Up(data).wait_ready()
+        assert up.post(small_province()).status_code == 202
+        up.wait_unit("k2")
+        events, expected = counting_workload(3_000, seed=80)
+        acknowledged = []
+        assert up.post(events[:1000]).status_code == 202
+        acknowledged += events[:1000]
+        filler = mount / "filler"
+        with open(filler, "wb") as f:  # take every remaining byte
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+            except OSError:
+                pass
+        statuses = [up.post(events[i:i + 500]).status_code for i in range(1000, 2000, 500)]
+        assert statuses and all(s in (202, 503) for s in statuses)
+        acknowledged += [e for i, s in zip(range(1000, 2000, 500), statuses, strict=True) if s == 202
+                         for e in events[i:i + 500]]
+        print(f"\ndisk full: statuses {statuses}")
+        assert 503 in statuses
+        filler.unlink()
+        for i in range(1000, 3000, 500):  # retrying after recovery is safe: event ids dedupe
+            assert up.post(events[i:i + 500]).status_code == 202
+        up.wait_for("p", "petitions.received", expected["petitions.received"], timeout=300)
+        time.sleep(2)
+        _assert_figures(up, expected)
+        assert up.stop() == 0
+        assert ledger_stats(data) == {"rows": 3_006, "distinct": 3_006}
+    finally:
+        if up is not None:
+            up.stop()
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        shutil.rmtree(mount, ignore_errors=True)

@@ -21,6 +21,7 @@ class ApiContext:
     submitter: Submitter | None
     admin_token: str
     readiness: Callable[[], dict[str, bool]] = field(default=lambda: {"store": True})
+    progress: Callable[[], dict[str, int]] = field(default=dict)
     max_request_bytes: int = 32 * 1024 * 1024
     rate_limit_per_minute: int = 6000
     limiter: object | None = None  # set by create_app

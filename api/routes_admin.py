@@ -73,5 +73,5 @@ async def healthz() -> dict[str, str]:
 async def readyz(ctx: Context) -> JSONResponse:
     """Readiness: store, broker and worker are up."""
     checks = await run_in_threadpool(ctx.readiness)
-    return JSONResponse({"ready": all(checks.values()), "checks": checks},
+    return JSONResponse({"ready": all(checks.values()), "checks": checks, "worker": ctx.progress()},
                         status_code=200 if all(checks.values()) else 503)

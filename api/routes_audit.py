@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Context, Principal, forbid
-from api.routes_read import UnitId, _as_utc
+from api.params import Instant
+from api.routes_read import UnitId, as_utc
 from domain.access import can_audit
 from projections.audit import history, subject_history, verify_chains
 from projections.replay import replay
@@ -59,8 +59,8 @@ async def audit_events(
     ctx: Context, principal: Principal, unit: UnitId | None = None,
     subject: Annotated[str | None, Query(max_length=64)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,  # noqa: A002 - the contract's name
-    from_: Annotated[dt.datetime | None, Query(alias="from")] = None,
-    to: dt.datetime | None = None, as_of: dt.datetime | None = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Instant | None = None, as_of: Instant | None = None,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -72,17 +72,17 @@ async def audit_events(
         if not unit_part or not seq_part.isdigit():
             raise HTTPException(422, "cursor 格式错误 (bad cursor)")
         after = (unit_part, int(seq_part))
-    events, nxt = await run_in_threadpool(history, ctx.store, units, subject, type, _as_utc(from_),
-                                          _as_utc(to), _as_utc(as_of), after, limit)
+    events, nxt = await run_in_threadpool(history, ctx.store, units, subject, type, as_utc(from_),
+                                          as_utc(to), as_utc(as_of), after, limit)
     return {"events": events, "next_cursor": f"{nxt[0]}:{nxt[1]}" if nxt else None}
 
 
 @router.get("/v1/audit/subjects/{subject_id}")
 async def audit_subject(subject_id: str, ctx: Context, principal: Principal,
-                        as_of: dt.datetime | None = None) -> dict[str, Any]:
+                        as_of: Instant | None = None) -> dict[str, Any]:
     """The full history of one subject, with corrected_by / retracted_by links."""
     units = await run_in_threadpool(_audit_units, ctx, principal, None)
-    events = await run_in_threadpool(subject_history, ctx.store, subject_id[:64], _as_utc(as_of))
+    events = await run_in_threadpool(subject_history, ctx.store, subject_id[:64], as_utc(as_of))
     if units is not None:
         allowed = set(units)
         events = [e for e in events if e["unit_id"] in allowed]
@@ -90,7 +90,7 @@ async def audit_subject(subject_id: str, ctx: Context, principal: Principal,
 
 
 @router.post("/v1/audit/replay")
-async def audit_replay(ctx: Context, principal: Principal, as_of: dt.datetime | None = None,
+async def audit_replay(ctx: Context, principal: Principal, as_of: Instant | None = None,
                        into: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,40}$")] = None
                        ) -> dict[str, Any]:
     """Rebuild projections from the ledger in ClickHouse; ingest pauses while tables swap."""
@@ -100,6 +100,6 @@ async def audit_replay(ctx: Context, principal: Principal, as_of: dt.datetime | 
 
     def run() -> dict[str, str]:
         with store.exclusive():
-            return replay(store, _as_utc(as_of), into)
+            return replay(store, as_utc(as_of), into)
 
     return {"checksums": await run_in_threadpool(run)}

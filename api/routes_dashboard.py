@@ -11,11 +11,12 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Context, Principal, forbid
+from api.deps import Context, Principal
+from api.params import Day, Instant
+from api.routes_read import readable
 from dashboards import service
 from dashboards.catalog import DASHBOARDS, find
 from dashboards.sql import TZ
-from domain.access import can_read
 
 router = APIRouter(tags=["dashboards"])
 UnitId = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -60,9 +61,9 @@ async def list_dashboards(principal: Principal) -> list[DashboardOut]:
 @router.get("/v1/dashboards/{uid}/panels/{panel_id}", response_model=PanelData)
 async def panel_data(
     uid: str, panel_id: int, ctx: Context, principal: Principal, unit: UnitId,
-    from_: Annotated[dt.date | None, Query(alias="from")] = None,
-    to: dt.date | None = None,
-    as_of: dt.datetime | None = None,
+    from_: Annotated[Day | None, Query(alias="from")] = None,
+    to: Day | None = None,
+    as_of: Instant | None = None,
 ) -> PanelData:
     """One panel's rows for a unit's subtree, a period (local dates, half-open) and as_of."""
     try:
@@ -72,13 +73,7 @@ async def panel_data(
     if from_ and to and from_ >= to:
         raise HTTPException(422, "from 必须早于 to (from must be before to; the period is half-open)")
     tree = await run_in_threadpool(ctx.hierarchy.at)
-    if unit not in tree:
-        # Admins learn it does not exist; others learn nothing about units outside scope.
-        if principal.is_admin:
-            raise HTTPException(404, f"单位 {unit} 不存在 (unknown unit)")
-        raise forbid()
-    if not can_read(tree, principal, unit):
-        raise forbid()
+    readable(tree, principal, unit)
     start = ctx.indicators.local_midnight(from_) if from_ else None
     end = ctx.indicators.local_midnight(to) if to else None
     if as_of is not None and as_of.tzinfo is None:

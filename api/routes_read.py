@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Context, Principal, forbid
+from api.params import Day, Instant
 from domain.access import can_read
 from domain.hierarchy import Hierarchy
 from projections.indicators import IndicatorQuery
@@ -46,7 +47,8 @@ class UnitOut(BaseModel):
     retired_from: dt.date | None = None
 
 
-def _readable(tree: Hierarchy, principal, unit: str) -> None:
+def readable(tree: Hierarchy, principal, unit: str) -> None:
+    """Raise 404 (admins) or 403 (others) unless the principal may read `unit`."""
     if unit not in tree:
         # Admins learn it does not exist; others learn nothing about units outside scope.
         if principal.is_admin:
@@ -56,7 +58,7 @@ def _readable(tree: Hierarchy, principal, unit: str) -> None:
         raise forbid()
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -66,17 +68,17 @@ def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
 async def indicators(
     ctx: Context, principal: Principal, unit: UnitId,
     scope: Literal["self", "subtree"] = "subtree",
-    from_: Annotated[dt.date | None, Query(alias="from")] = None,
-    to: dt.date | None = None,
-    as_of: dt.datetime | None = None,
+    from_: Annotated[Day | None, Query(alias="from")] = None,
+    to: Day | None = None,
+    as_of: Instant | None = None,
     group_by: Literal["none", "child", "level", "month"] = "none",
 ) -> dict[str, Any]:
     """Indicator figures for a unit, its own or its subtree's, for a period, as known at as_of."""
     if from_ and to and from_ >= to:
         raise HTTPException(422, "from 必须早于 to (from must be before to; the period is half-open)")
     tree = await run_in_threadpool(ctx.hierarchy.at)
-    _readable(tree, principal, unit)
-    query = IndicatorQuery(unit, scope, from_, to, _as_utc(as_of), group_by)
+    readable(tree, principal, unit)
+    query = IndicatorQuery(unit, scope, from_, to, as_utc(as_of), group_by)
     return await run_in_threadpool(ctx.indicators.compute, query)
 
 
@@ -92,7 +94,7 @@ def _unit_out(tree: Hierarchy, unit_id: str) -> UnitOut:
 async def get_unit(unit_id: str, ctx: Context, principal: Principal) -> UnitOut:
     """One unit: name, level, parent and path as in force today."""
     tree = await run_in_threadpool(ctx.hierarchy.at)
-    _readable(tree, principal, unit_id)
+    readable(tree, principal, unit_id)
     return _unit_out(tree, unit_id)
 
 
@@ -100,7 +102,7 @@ async def get_unit(unit_id: str, ctx: Context, principal: Principal) -> UnitOut:
 async def get_children(unit_id: str, ctx: Context, principal: Principal) -> list[UnitOut]:
     """The unit's current children."""
     tree = await run_in_threadpool(ctx.hierarchy.at)
-    _readable(tree, principal, unit_id)
+    readable(tree, principal, unit_id)
     return [_unit_out(tree, c) for c in tree.children(unit_id, dt.date.today())]
 
 
@@ -121,9 +123,9 @@ async def roots(ctx: Context, principal: Principal) -> dict[str, list[str]]:
             responses={200: {"content": {XLSX: {}}}})
 async def indicators_report(
     ctx: Context, principal: Principal, unit: UnitId,
-    from_: Annotated[dt.date | None, Query(alias="from")] = None,
-    to: dt.date | None = None,
-    as_of: dt.datetime | None = None,
+    from_: Annotated[Day | None, Query(alias="from")] = None,
+    to: Day | None = None,
+    as_of: Instant | None = None,
 ) -> Response:
     """The indicator table as .xlsx: child units, a total row, Chinese headers."""
     from api.report_xlsx import build_report
@@ -131,8 +133,8 @@ async def indicators_report(
     if from_ and to and from_ >= to:
         raise HTTPException(422, "from 必须早于 to (from must be before to)")
     tree = await run_in_threadpool(ctx.hierarchy.at)
-    _readable(tree, principal, unit)
-    base = IndicatorQuery(unit, "subtree", from_, to, _as_utc(as_of))
+    readable(tree, principal, unit)
+    base = IndicatorQuery(unit, "subtree", from_, to, as_utc(as_of))
     by_child = await run_in_threadpool(ctx.indicators.compute, IndicatorQuery(**{**base.__dict__, "group_by": "child"}))
     total = await run_in_threadpool(ctx.indicators.compute, base)
     title = f"{tree.get(unit).name} 纪检监察工作统计表"

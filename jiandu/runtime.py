@@ -117,7 +117,7 @@ class Platform:
                 store=read_store, hierarchy=hierarchy,
                 indicators=IndicatorService(read_store, hierarchy, s.timezone),
                 tokens=TokenStore(read_store), submitter=submitter, admin_token=admin_token,
-                readiness=lambda: self._readiness(read_store), max_request_bytes=s.max_request_bytes,
+                readiness=lambda: self._readiness(read_store), progress=self.progress, max_request_bytes=s.max_request_bytes,
                 writer=write_store, rate_limit_per_minute=s.rate_limit_per_minute)
             config = uvicorn.Config(create_api(context), host=s.api_host, port=port,
                                     log_level="warning", lifespan="off")
@@ -170,6 +170,11 @@ class Platform:
         return {"store": store_ok, "broker": broker_ok,
                 "worker": self.worker_ready or not self.with_worker}
 
+    def progress(self) -> dict[str, int]:
+        """What this process's worker has folded since it started (for operators and tests)."""
+        return {"stored": self.stats.stored, "duplicates": self.stats.duplicates,
+                "rejected": self.stats.rejected}
+
     def _write_runtime(self, bootstrap: str, port: int) -> None:
         info = {"pid": os.getpid(), "kafka_bootstrap": bootstrap,
                 "api_url": f"http://{self.settings.api_host}:{port}"}
@@ -195,10 +200,12 @@ def run_foreground(platform: Platform) -> int:
             loop.add_signal_handler(sig, platform.request_stop)
         await platform.run()
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+    level = os.environ.get("JIANDU_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("faust", "mode", "aiokafka", "kafka"):
-        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    if level == "WARNING":  # client libraries are noisy about every reconnect
+        for noisy in ("faust", "mode", "aiokafka", "kafka"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     code = 0
     try:
         asyncio.run(main())

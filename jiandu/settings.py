@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPIC = "jiandu.events"
@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, le=1024)
     timezone: str = "Asia/Shanghai"  # 报表口径: dates in from/to are local dates here
     consumer_group: str = "jiandu-worker"
+    worker_id: str | None = None  # static group member id; default: host name + data dir
     rate_limit_per_minute: int = 6000
     max_request_bytes: int = 32 * 1024 * 1024
 
@@ -32,6 +33,16 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _default_worker_id(self) -> Settings:
+        if not self.worker_id:
+            import hashlib
+            import socket
+
+            digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:8]
+            self.worker_id = f"{socket.gethostname()}-{digest}"
+        return self
 
     @property
     def store_url(self) -> str:

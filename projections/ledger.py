@@ -38,6 +38,8 @@ class LedgerStore(Protocol):
     def event_ids(self) -> Iterator[bytes]: ...
     def targets(self, event_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Target]: ...
     def append(self, rows: list[dict[str, Any]]) -> None: ...
+    def project(self, keys: list[tuple[str, int]]) -> None: ...
+    def catch_up(self) -> int: ...
     def reject(self, rows: list[dict[str, Any]]) -> None: ...
     def finish_batches(self, batch_ids: Iterable[str]) -> None: ...
     def finished_batches(self, batch_ids: Iterable[str]) -> set[str]: ...
@@ -74,6 +76,33 @@ class ClickHouseLedger:
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         self.store.insert_columns("ledger", {c: [r[c] for r in rows] for c in LEDGER_COLUMNS})
+
+    def project(self, keys: list[tuple[str, int]]) -> None:
+        """Fold just-written ledger rows into `facts` (through the `facts_source` view)."""
+        if not keys:
+            return
+        bounds: dict[str, tuple[int, int]] = {}
+        for unit, seq in keys:
+            lo, hi = bounds.get(unit, (seq, seq))
+            bounds[unit] = (min(lo, seq), max(hi, seq))
+        # Each unit's new rows are one contiguous seq range: filter by range, not by tuple set.
+        ranges = " OR ".join(f"(unit_id = {{u{i}:String}} AND seq BETWEEN {int(lo)} AND {int(hi)})"
+                             for i, (lo, hi) in enumerate(bounds.values()))
+        params = {f"u{i}": unit for i, unit in enumerate(bounds)}
+        self.store.command(f"INSERT INTO facts SELECT * FROM facts_source WHERE {ranges}", params)
+
+    def catch_up(self) -> int:
+        """Project every ledger row that `facts` lacks (a crash between the two inserts)."""
+        behind = [u for u, in self.store.rows(
+            "SELECT unit_id FROM (SELECT unit_id, count() AS n FROM ledger GROUP BY unit_id) AS l "
+            "LEFT JOIN (SELECT unit_id, count() AS n FROM facts GROUP BY unit_id) AS f USING unit_id "
+            "WHERE l.n != f.n")]
+        for i in range(0, len(behind), 500):
+            self.store.command(
+                "INSERT INTO facts SELECT * FROM facts_source WHERE unit_id IN {u:Array(String)} "
+                "AND (unit_id, seq) NOT IN (SELECT unit_id, seq FROM facts WHERE unit_id IN {u:Array(String)})",
+                {"u": behind[i:i + 500]})
+        return len(behind)
 
     def reject(self, rows: list[dict[str, Any]]) -> None:
         self.store.insert_columns("dlq", {c: [r[c] for r in rows] for c in DLQ_COLUMNS})

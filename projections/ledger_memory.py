@@ -33,6 +33,12 @@ class MemoryLedger:
     def append(self, rows: list[dict[str, Any]]) -> None:
         self.rows.extend(rows)
 
+    def project(self, keys: list[tuple[str, int]]) -> None:
+        """Nothing to fold: the in-memory ledger has no projections."""
+
+    def catch_up(self) -> int:
+        return 0
+
     def reject(self, rows: list[dict[str, Any]]) -> None:
         self.rejected.extend(rows)
 

@@ -1,7 +1,7 @@
 """Rebuild projections from the ledger inside ClickHouse (INSERT … SELECT), then swap them in.
 
-The rebuild uses the materialized view's own SELECT, so live folding and replay share one
-definition. Each table gets an order-independent checksum: the same ledger always gives
+The rebuild reads the same view (`facts_source`) the worker projects through, so live folding
+and replay share one definition. Each table gets an order-independent checksum: the same ledger always gives
 the same checksums.
 """
 
@@ -14,16 +14,7 @@ from collections.abc import Callable
 from projections.store import ClickHouseStore
 
 BUCKETS = 16  # slices of the ledger, for the progress bar
-PROJECTIONS = {"facts": "facts_mv"}
-
-
-def projection_select(store: ClickHouseStore, view: str) -> str:
-    """The SELECT of a materialized view, as stored by ClickHouse."""
-    select = store.scalar("SELECT as_select FROM system.tables WHERE database = currentDatabase() "
-                          "AND name = {v:String}", {"v": view})
-    if not select:
-        raise RuntimeError(f"视图 {view} 不存在 (missing view; run migrations first)")
-    return select
+PROJECTIONS = {"facts": "facts_source"}  # projection table → the view that derives it
 
 
 def columns(store: ClickHouseStore, table: str) -> list[str]:
@@ -43,7 +34,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
     """Rebuild every projection; swap atomically unless `into` names a separate table prefix."""
     sums = {}
     for table, view in PROJECTIONS.items():
-        select = projection_select(store, view)
+        select = f"SELECT * FROM {view}"
         cols = ", ".join(f"`{c}`" for c in columns(store, table))
         target = f"{into}_{table}" if into else f"{table}_replay_{uuid.uuid4().hex[:8]}"
         store.command(f"DROP TABLE IF EXISTS {target}")

@@ -56,6 +56,7 @@ class Ingestor:
 
     def load(self) -> None:
         """Read chain heads and known event ids back from the ledger (start, rebalance)."""
+        self.ledger.catch_up()
         self.heads = self.ledger.heads()
         self.seen = set(self.ledger.event_ids())
         self.stale = False
@@ -105,6 +106,7 @@ class Ingestor:
 
         try:
             self.ledger.append(rows)
+            self.ledger.project([(r["unit_id"], r["seq"]) for r in rows])
             self.ledger.reject(outcome.rejected)
             self.ledger.finish_batches(outcome.batch_ids)
         except BaseException:

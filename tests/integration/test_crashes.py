@@ -16,10 +16,10 @@ from tests.harness import ROOT, Up, jiandu_cmd, ledger_stats, small_province
 from tests.workloads import counting_workload
 
 
-def _publish(bootstrap: str, outbox_dir, events: list[dict]) -> None:
+def _publish(bootstrap: str, outbox_dir, events: list[dict], chunk: int = 10_000) -> None:
     submitter = Submitter(Outbox(outbox_dir / "outbox.sqlite"), KafkaPublisher(bootstrap, TOPIC), 4)
-    for i in range(0, len(events), 10_000):
-        submitter.submit(decode_batch(events[i:i + 10_000]), "test")
+    for i in range(0, len(events), chunk):
+        submitter.submit(decode_batch(events[i:i + chunk]), "test")
     submitter.publisher.close()
 
 

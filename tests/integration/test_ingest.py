@@ -100,3 +100,20 @@ def test_batches_are_receipted_only_when_handled(ledger):
     ingestor = Ingestor(ledger)
     ingestor.handle([_delivery([petition()], batch="done-batch")])
     assert ledger.finished_batches(["done-batch", "other"]) == {"done-batch"}
+
+
+def test_ledger_rows_without_facts_are_projected_on_restart(chdb_store):
+    for table in TABLES:
+        chdb_store.command(f"TRUNCATE TABLE {table}")
+    ledger = ClickHouseLedger(chdb_store)
+    ingestor = Ingestor(ledger)
+    ingestor.handle([_delivery([petition("a"), petition("b")])])
+    # A kill -9 between the ledger insert and the facts insert: simulate it by dropping facts.
+    chdb_store.command("TRUNCATE TABLE facts")
+    ingestor.handle([_delivery([petition("a")], offset=1)])
+    assert chdb_store.scalar("SELECT count() FROM facts") == 1
+    restarted = Ingestor(ledger)
+    restarted.load()
+    assert chdb_store.scalar("SELECT count() FROM facts") == 3
+    restarted.load()  # idempotent: nothing projected twice
+    assert chdb_store.rows("SELECT count(), uniqExact(event_id) FROM facts")[0] == (3, 3)

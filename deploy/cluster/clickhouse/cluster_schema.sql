@@ -131,10 +131,11 @@ CREATE TABLE IF NOT EXISTS jiandu.facts ON CLUSTER jiandu
 )
 ENGINE = Distributed(jiandu, jiandu, facts_local, cityHash64(unit_id));
 
--- The fold from ledger to facts, per node and local to local: a materialized view fires on the
--- replica that received the INSERT (replicated parts fetched by the others do not fire it), and
--- facts_local replicates the result. Same SELECT as 0002_facts.sql, reading ledger_local.
-CREATE MATERIALIZED VIEW IF NOT EXISTS jiandu.facts_mv ON CLUSTER jiandu TO jiandu.facts_local AS
+-- The fold from ledger to facts: a plain view the worker projects through (INSERT INTO facts
+-- SELECT * FROM facts_source WHERE …) right after each ledger insert, and catches up from on
+-- start. Same SELECT as 0004_facts_source.sql. (Not a materialized view: its part commits
+-- separately from the ledger's, and a crash between the two lost facts rows.)
+CREATE VIEW IF NOT EXISTS jiandu.facts_source ON CLUSTER jiandu AS
 SELECT
     target_id,
     event_id,

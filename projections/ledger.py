@@ -85,11 +85,14 @@ class ClickHouseLedger:
         for unit, seq in keys:
             lo, hi = bounds.get(unit, (seq, seq))
             bounds[unit] = (min(lo, seq), max(hi, seq))
-        # Each unit's new rows are one contiguous seq range: filter by range, not by tuple set.
-        ranges = " OR ".join(f"(unit_id = {{u{i}:String}} AND seq BETWEEN {int(lo)} AND {int(hi)})"
-                             for i, (lo, hi) in enumerate(bounds.values()))
-        params = {f"u{i}": unit for i, unit in enumerate(bounds)}
-        self.store.command(f"INSERT INTO facts SELECT * FROM facts_source WHERE {ranges}", params)
+        # Each unit's new rows are one contiguous seq range: filter by range, not by tuple set,
+        # and with arrays rather than one OR branch per unit (cheap to plan for 1,000s of units).
+        units = list(bounds)
+        self.store.command(
+            "INSERT INTO facts SELECT * FROM facts_source WHERE unit_id IN {u:Array(String)} "
+            "AND seq BETWEEN transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0)) "
+            "AND transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))",
+            {"u": units, "lo": [bounds[u][0] for u in units], "hi": [bounds[u][1] for u in units]})
 
     def catch_up(self) -> int:
         """Project every ledger row that `facts` lacks (a crash between the two inserts)."""

@@ -49,17 +49,35 @@ def resolved_sql(types: Sequence[str], as_of: dt.datetime) -> str:
     """
 
 
-def spans_sql(spans: Sequence[Span], to_instant) -> str:
-    """The scope as an inline table: (unit_id, lo, hi, key)."""
-    if not spans:
-        return ("SELECT '' AS unit_id, toDateTime64(0, 3, 'UTC') AS lo, "
-                "toDateTime64(0, 3, 'UTC') AS hi, '' AS key WHERE 0")
-    tuples = ", ".join(
-        f"('{s.unit_id}', {ts(FAR_PAST if s.start == BEGIN else to_instant(s.start))}, "
-        f"{ts(FAR_FUTURE if s.end == END else to_instant(s.end))}, '{s.key}')"
-        for s in spans)
-    return ("SELECT * FROM values('unit_id String, lo DateTime64(3, ''UTC''), "
-            f"hi DateTime64(3, ''UTC''), key String', {tuples})")
+def key_sql(spans: Sequence[Span], to_instant, unit: str = "scope_unit", time: str = "occurred_at") -> str:
+    """An expression giving each fact its rollup key, or '' when it is outside the scope.
+
+    Units that never moved map through one `transform`; a moved unit's date ranges become
+    `multiIf` branches on the fact's time. No join: the scope is a few hash lookups per row.
+    """
+    whole: dict[str, str] = {}
+    ranged: list[Span] = []
+    for span in spans:
+        if span.start == BEGIN and span.end == END:
+            whole[span.unit_id] = span.key
+        else:
+            ranged.append(span)
+    if not whole and not ranged:
+        return "''"
+    keys = set(whole.values())
+    if len(keys) == 1 and not ranged:  # one key for everything (group_by none / level)
+        key = next(iter(keys))
+        return f"if({unit} IN {str_list(whole)}, {str_list([key])[1:-1]}, '')"
+    default = (f"transform({unit}, {str_list(whole)}, {str_list(whole.values())}, '')"
+               if whole else "''")
+    if not ranged:
+        return default
+    branches = ", ".join(
+        f"{unit} = '{s.unit_id}' AND {time} >= toDateTime64("
+        f"{ts(FAR_PAST if s.start == BEGIN else to_instant(s.start))}, 3, 'UTC') AND {time} < toDateTime64("
+        f"{ts(FAR_FUTURE if s.end == END else to_instant(s.end))}, 3, 'UTC'), '{s.key}'"
+        for s in ranged)
+    return f"multiIf({branches}, {default})"
 
 
 def scoped_sql(resolved: str, spans: Sequence[Span], to_instant, unit_expr: str = "unit_id",
@@ -70,7 +88,8 @@ def scoped_sql(resolved: str, spans: Sequence[Span], to_instant, unit_expr: str 
     the fact's time (`time_expr`): the hierarchy in force then, not now.
     """
     return f"""
-    SELECT s.key AS key, r.* FROM (SELECT *, {unit_expr} AS scope_unit FROM ({resolved})) AS r
-    INNER JOIN ({spans_sql(spans, to_instant)}) AS s ON r.scope_unit = s.unit_id
-    WHERE r.{time_expr} >= s.lo AND r.{time_expr} < s.hi
+    SELECT * FROM (
+        SELECT {key_sql(spans, to_instant, time=time_expr)} AS key, *
+        FROM (SELECT *, {unit_expr} AS scope_unit FROM ({resolved})))
+    WHERE key != ''
     """

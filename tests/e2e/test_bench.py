@@ -1,0 +1,24 @@
+"""`jiandu bench --json` runs end to end and prints every DESIGN §9 figure (values not judged)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.harness import ROOT, jiandu_cmd
+
+FIGURES = ("events", "e2e_events_per_s", "ceiling_consume_events_per_s", "ceiling_insert_rows_per_s",
+           "naive_events_per_s", "freshness_p50_ms", "freshness_p95_ms", "replay_events_per_s",
+           "api_p50_ms", "api_p99_ms", "rss_mb")
+
+
+def test_bench_prints_every_figure_as_the_last_json_line():
+    result = subprocess.run(jiandu_cmd("bench", "--events", "3000", "--json"), capture_output=True,
+                            text=True, timeout=1200, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    print("\n" + json.dumps(figures))
+    assert tuple(figures) == FIGURES
+    assert figures["events"] == 3000
+    assert all(isinstance(v, (int, float)) and v > 0 for v in figures.values())
+    assert "①" in result.stderr  # progress is shown while it runs

@@ -51,6 +51,11 @@ def test_page_signs_in_draws_live_charts_and_drills_into_a_child_unit(demo):
         page.fill("#token", demo.token)
         page.click("#signin button")
         page.wait_for_function(f"({CHARTS_WITH_DATA})() >= 4", timeout=120_000)
+        # The demo stream may not have reached the ledger yet when the charts first draw: wait
+        # for the live refresh to show the first petitions rather than reading a racing zero.
+        page.wait_for_function(
+            "() => { const b = document.querySelector('#panel-1 .card b');"
+            " return b && parseInt(b.textContent.replace(/,/g, '')) > 0; }", timeout=120_000)
         assert page.evaluate("localStorage.getItem('jiandu.token')") == demo.token
         assert page.inner_text("nav a.on") == "全省总览"
         assert page.inner_text("#crumbs b") == "广东省纪委监委"

@@ -100,6 +100,6 @@ async def audit_replay(ctx: Context, principal: Principal, as_of: Instant | None
 
     def run() -> dict[str, str]:
         with store.exclusive():
-            return replay(store, as_utc(as_of), into)
+            return replay(store, as_utc(as_of), into, timezone=ctx.indicators.tz_name)
 
     return {"checksums": await run_in_threadpool(run)}

@@ -81,7 +81,7 @@ def replay_cmd(settings: Settings, as_of: str | None, into: str | None, api: str
 
         store = _store(settings)
         store.migrate()
-        sums = replay(store, when, into, progress=_bar("重放 replay"))
+        sums = replay(store, when, into, progress=_bar("重放 replay"), timezone=settings.timezone)
     for table, value in sums.items():
         print(f"{table}\t{value}")
     return 0

@@ -101,7 +101,7 @@ class Platform:
 
         worker = None
         if self.with_worker:
-            ingestor = Ingestor(ClickHouseLedger(write_store))
+            ingestor = Ingestor(ClickHouseLedger(write_store, s.timezone))
             await asyncio.to_thread(ingestor.load)
             worker = create_worker(s, bootstrap, ingestor, self.stats.record)
             await worker.start()

@@ -7,58 +7,36 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from domain.events import RANKS
 from domain.hierarchy import BEGIN, END, Hierarchy, Span
 from domain.indicators import (
     CATALOGUE,
     LEVEL_LABELS,
     METHOD_LABELS,
-    TALK_LABELS,
     largest_remainder_shares,
     percent,
 )
+from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT
+from projections.daily import WATERMARK
 from projections.hierarchy import HierarchySource
-from projections.resolved import FAR_FUTURE, FAR_PAST, resolved_sql, scoped_sql, ts
+from projections.resolved import (
+    FAR_FUTURE,
+    FAR_PAST,
+    FIELDS,
+    day_bound,
+    key_sql,
+    resolved_sql,
+    scoped_join_sql,
+    scoped_sql,
+    ts,
+)
+from projections.scopes import SMALL, ScopeTable
 from projections.store import API_QUERY_SETTINGS, ClickHouseStore
 
 Scope = Literal["self", "subtree"]
 GroupBy = Literal["none", "child", "level", "month"]
 
-COUNTED_TYPES = ("petition_received", "clue_registered", "case_filed", "case_closed",
-                 "sanction_imposed", "four_forms_applied", "transferred_to_procuratorate",
-                 "talk_conducted", "integrity_file_updated", "rectification_opened",
-                 "rectification_closed", "suggestion_issued")
-
-
-def _count_exprs() -> dict[str, str]:
-    e = {
-        "petitions.received": "countIf(type = 'petition_received')",
-        "petitions.accusation": "countIf(type = 'petition_received' AND category = 'accusation')",
-        "clues.registered": "countIf(type = 'clue_registered')",
-        "cases.filed": "countIf(type = 'case_filed')",
-        "cases.closed": "countIf(type = 'case_closed')",
-        "sanctions.persons": "uniqExactIf(person_id, type = 'sanction_imposed')",
-        "sanctions.party": "uniqExactIf(person_id, type = 'sanction_imposed' AND kind = 'party')",
-        "sanctions.government": "uniqExactIf(person_id, type = 'sanction_imposed' AND kind = 'government')",
-        "four_forms.total": "countIf(type = 'four_forms_applied')",
-        "transfers.procuratorate": "countIf(type = 'transferred_to_procuratorate')",
-        "suggestions.issued": "countIf(type = 'suggestion_issued')",
-        "rectification.opened": "countIf(type = 'rectification_opened')",
-        "rectification.closed": "countIf(type = 'rectification_closed')",
-        "talks.total": "countIf(type = 'talk_conducted')",
-        "integrity_files.persons": "uniqExactIf(person_id, type = 'integrity_file_updated')",
-    }
-    for r in RANKS:
-        e[f"cases.filed.{r}"] = f"countIf(type = 'case_filed' AND rank = '{r}')"
-        e[f"sanctions.{r}"] = f"uniqExactIf(person_id, type = 'sanction_imposed' AND rank = '{r}')"
-    for n in range(1, 5):
-        e[f"four_forms.form{n}"] = f"countIf(type = 'four_forms_applied' AND form = {n})"
-    for k in TALK_LABELS:
-        e[f"talks.{k}"] = f"countIf(type = 'talk_conducted' AND kind = '{k}')"
-    return e
-
-
-COUNT_EXPRS = _count_exprs()
+COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
+               **{name: f"uniqExactIf(person_id, {cond})" for name, cond in DISTINCT.items()}}
 
 
 @dataclass(frozen=True)
@@ -79,6 +57,7 @@ class IndicatorService:
         self.hierarchy = hierarchy
         self.tz = ZoneInfo(timezone)
         self.tz_name = timezone
+        self.scopes = ScopeTable(store)
 
     def local_midnight(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(), self.tz).astimezone(dt.UTC)
@@ -94,10 +73,12 @@ class IndicatorService:
         as_of_day = as_of.astimezone(self.tz).date()
         due_lo = q.from_ or dt.date(1900, 1, 1)
         due_hi = q.to or (as_of_day + dt.timedelta(days=1))
-        ctx = _Ctx(spans, lo, hi, as_of, as_of_day, due_lo, due_hi, q.group_by, self)
+        scope = self.scopes.subquery(spans) if len(spans) > SMALL else None
+        ctx = _Ctx(spans, lo, hi, as_of, as_of_day, due_lo, due_hi, q.group_by, self, q.from_, q.to, scope)
 
+        counts = ctx.counts() if q.as_of is not None else ctx.live_counts()
         rows: dict[str, dict[str, Any]] = {}
-        for part in (ctx.counts(), ctx.dispositions(), ctx.suggestions(), ctx.rectification(),
+        for part in (counts, ctx.dispositions(), ctx.suggestions(), ctx.rectification(),
                      ctx.tasks()):
             for key, values in part.items():
                 rows.setdefault(key, {}).update(values)
@@ -147,6 +128,9 @@ class _Ctx:
     due_hi: dt.date
     group_by: str
     service: IndicatorService
+    from_day: dt.date | None = None
+    to_day: dt.date | None = None
+    scope: str | None = None  # a `scopes` subquery for large scopes; literals otherwise
 
     def key(self, time_col: str = "occurred_at") -> str:
         if self.group_by == "month":
@@ -160,9 +144,12 @@ class _Ctx:
         return (f"{col} >= toDateTime64({ts(self.lo)}, 3, 'UTC') "
                 f"AND {col} < toDateTime64({ts(self.hi)}, 3, 'UTC')")
 
-    def scoped(self, types: tuple[str, ...], unit_expr: str = "unit_id") -> str:
-        return scoped_sql(resolved_sql(types, self.as_of), self.spans,
-                          self.service.local_midnight, unit_expr)
+    def scoped(self, types: tuple[str, ...], unit_expr: str = "unit_id",
+               fields: tuple[str, ...] | None = None) -> str:
+        resolved = resolved_sql(types, self.as_of, fields=FIELDS if fields is None else fields)
+        if self.scope:
+            return scoped_join_sql(resolved, self.scope, self.service.tz_name, unit_expr)
+        return scoped_sql(resolved, self.spans, self.service.local_midnight, unit_expr)
 
     def run(self, sql: str) -> dict[str, dict[str, Any]]:
         result = self.service.store.dicts(sql, settings=API_QUERY_SETTINGS)
@@ -173,6 +160,33 @@ class _Ctx:
         return self.run(f"SELECT {self.key()} AS k, {exprs} FROM ({self.scoped(COUNTED_TYPES)}) "
                         f"WHERE {self.period()} GROUP BY k")
 
+    def live_counts(self) -> dict[str, dict[str, Any]]:
+        """The same figures as `counts` for as_of = now, summed from the `daily` folds."""
+        key = "formatDateTime(day, '%Y-%m')" if self.group_by == "month" else "scope_key"
+        persons = ",\n".join(f"uniqExactIf(person_id, pn > 0 AND {cond}) AS `{name}`"
+                              for name, cond in DISTINCT.items())
+        days = " AND ".join([f"person_type != {WATERMARK}"] + [f"day {op} {day_bound(d)}" for op, d in
+                                      ((">=", self.from_day), ("<", self.to_day)) if d is not None])
+        found = self.run(f"""
+            SELECT k, sumMap(n) AS _n, {persons} FROM (
+                SELECT {key} AS k, person_type AS type, person_kind AS kind, person_rank AS rank,
+                       person_id, sumMap(n) AS n, sum(pn) AS pn
+                FROM {self._daily_in_scope(days)}
+                GROUP BY k, type, kind, rank, person_id
+                HAVING notEmpty(n.1) OR pn != 0)  -- folds that cancelled out: no facts left
+            GROUP BY k""")
+        for values in found.values():
+            names, counts = values.pop("_n")
+            values.update(zip(names, counts, strict=True))
+        return found
+
+    def _daily_in_scope(self, days: str) -> str:
+        if self.scope:
+            return (f"daily AS d INNER JOIN ({self.scope}) AS s USING unit_id "
+                    f"WHERE {days} AND d.day >= s.start_day AND d.day < s.end_day")
+        scope = key_sql(self.spans, self.service.local_midnight, "unit_id", "day", day_bound)
+        return f"(SELECT *, {scope} AS scope_key FROM daily WHERE {days}) WHERE scope_key != ''"
+
     def dispositions(self) -> dict[str, dict[str, Any]]:
         """Latest disposition per clue (after corrections) among those in the period."""
         by_method = ", ".join(f"countIf(m = '{m}') AS `clues.disposed.{m}`" for m in METHOD_LABELS)
@@ -180,13 +194,13 @@ class _Ctx:
             SELECT k, count() AS `clues.disposed`, {by_method} FROM (
                 SELECT subject_id, argMax({self.key()}, (occurred_at, recorded_at)) AS k,
                        argMax(method, (occurred_at, recorded_at)) AS m
-                FROM ({self.scoped(("clue_disposed",))}) WHERE {self.period()}
+                FROM ({self.scoped(("clue_disposed",), fields=("method",))}) WHERE {self.period()}
                 GROUP BY subject_id)
             GROUP BY k""")
 
     def _closures(self, event_type: str) -> str:
         return (f"SELECT subject_id, min(occurred_at) AS closed_at, 1 AS closed "
-                f"FROM ({resolved_sql((event_type,), self.as_of)}) GROUP BY subject_id")
+                f"FROM ({resolved_sql((event_type,), self.as_of, fields=())}) GROUP BY subject_id")
 
     def _due_in_period(self) -> str:
         return (f"due_date >= toDate('{self.due_lo.isoformat()}') "
@@ -199,7 +213,7 @@ class _Ctx:
             SELECT {self.due_key()} AS k,
                    count() AS `suggestions.due`,
                    countIf(c.closed = 1 AND toDate(c.closed_at, '{tz}') <= due_date) AS `suggestions.closed_on_time`
-            FROM ({self.scoped(("suggestion_issued",))}) AS i
+            FROM ({self.scoped(("suggestion_issued",), fields=("due_date",))}) AS i
             LEFT JOIN ({self._closures("suggestion_closed")}) AS c ON i.subject_id = c.subject_id
             WHERE {self._due_in_period()}
             GROUP BY k""")
@@ -210,7 +224,7 @@ class _Ctx:
             SELECT {self.key()} AS k,
                    countIf(c.closed = 0 AND due_date < toDate('{self.as_of_day.isoformat()}')) AS `rectification.overdue`,
                    countIf(c.closed = 1) AS `_rect_done`
-            FROM ({self.scoped(("rectification_opened",))}) AS i
+            FROM ({self.scoped(("rectification_opened",), fields=("due_date",))}) AS i
             LEFT JOIN ({self._closures("rectification_closed")}) AS c ON i.subject_id = c.subject_id
             WHERE {self.period("i.occurred_at")}
             GROUP BY k""")
@@ -218,14 +232,14 @@ class _Ctx:
     def tasks(self) -> dict[str, dict[str, Any]]:
         """Tasks assigned in the period, attributed to the assignee unit."""
         progress = (f"SELECT subject_id, argMax(percent, (occurred_at, recorded_at)) AS pct, 1 AS reported "
-                    f"FROM ({resolved_sql(('task_progress_reported',), self.as_of)}) GROUP BY subject_id")
+                    f"FROM ({resolved_sql(('task_progress_reported',), self.as_of, fields=('percent',))}) GROUP BY subject_id")
         return self.run(f"""
             SELECT {self.key()} AS k,
                    countIf(c.closed = 1) AS `tasks.completed`,
                    countIf(c.closed = 0 AND due_date < toDate('{self.as_of_day.isoformat()}')) AS `tasks.overdue`,
                    sum(if(c.closed = 1, 100, if(p.reported = 1, ifNull(p.pct, 0), 0))) AS `_task_progress_sum`,
                    count() AS `_tasks_in_scope`
-            FROM ({self.scoped(("task_assigned",), "assignee_unit")}) AS i
+            FROM ({self.scoped(("task_assigned",), "assignee_unit", ("due_date", "assignee_unit"))}) AS i
             LEFT JOIN ({self._closures("task_completed")}) AS c ON i.subject_id = c.subject_id
             LEFT JOIN ({progress}) AS p ON i.subject_id = p.subject_id
             WHERE {self.period("i.occurred_at")}

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from projections.daily import SEQ_RANGES, DailyFolds
 from projections.store import ClickHouseStore
 
 LEDGER_COLUMNS = ("unit_id", "seq", "event_id", "type", "schema_version", "subject_id",
@@ -48,8 +49,9 @@ class LedgerStore(Protocol):
 class ClickHouseLedger:
     """LedgerStore on ClickHouse (chDB or server)."""
 
-    def __init__(self, store: ClickHouseStore):
+    def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai"):
         self.store = store
+        self.daily = DailyFolds(store, timezone)
 
     def heads(self) -> dict[str, Head]:
         rows = self.store.rows("SELECT unit_id, max(seq), argMax(hash, seq), max(recorded_at) "
@@ -78,7 +80,7 @@ class ClickHouseLedger:
         self.store.insert_columns("ledger", {c: [r[c] for r in rows] for c in LEDGER_COLUMNS})
 
     def project(self, keys: list[tuple[str, int]]) -> None:
-        """Fold just-written ledger rows into `facts` (through the `facts_source` view)."""
+        """Fold just-written ledger rows into `facts` (through `facts_source`), then `daily`."""
         if not keys:
             return
         bounds: dict[str, tuple[int, int]] = {}
@@ -88,14 +90,13 @@ class ClickHouseLedger:
         # Each unit's new rows are one contiguous seq range: filter by range, not by tuple set,
         # and with arrays rather than one OR branch per unit (cheap to plan for 1,000s of units).
         units = list(bounds)
-        self.store.command(
-            "INSERT INTO facts SELECT * FROM facts_source WHERE unit_id IN {u:Array(String)} "
-            "AND seq BETWEEN transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0)) "
-            "AND transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))",
-            {"u": units, "lo": [bounds[u][0] for u in units], "hi": [bounds[u][1] for u in units]})
+        self.store.command(f"INSERT INTO facts SELECT * FROM facts_source WHERE {SEQ_RANGES}",
+                           {"u": units, "lo": [bounds[u][0] for u in units],
+                            "hi": [bounds[u][1] for u in units]})
+        self.daily.fold(bounds)
 
     def catch_up(self) -> int:
-        """Project every ledger row that `facts` lacks (a crash between the two inserts)."""
+        """Project every ledger row that `facts` or `daily` lacks (a crash between inserts)."""
         behind = [u for u, in self.store.rows(
             "SELECT unit_id FROM (SELECT unit_id, count() AS n FROM ledger GROUP BY unit_id) AS l "
             "LEFT JOIN (SELECT unit_id, count() AS n FROM facts GROUP BY unit_id) AS f USING unit_id "
@@ -105,7 +106,7 @@ class ClickHouseLedger:
                 "INSERT INTO facts SELECT * FROM facts_source WHERE unit_id IN {u:Array(String)} "
                 "AND (unit_id, seq) NOT IN (SELECT unit_id, seq FROM facts WHERE unit_id IN {u:Array(String)})",
                 {"u": behind[i:i + 500]})
-        return len(behind)
+        return len(behind) + self.daily.catch_up()
 
     def reject(self, rows: list[dict[str, Any]]) -> None:
         self.store.insert_columns("dlq", {c: [r[c] for r in rows] for c in DLQ_COLUMNS})

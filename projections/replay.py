@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
+from projections.daily import DailyFolds
 from projections.store import ClickHouseStore
 
 BUCKETS = 16  # slices of the ledger, for the progress bar
@@ -22,26 +23,42 @@ def columns(store: ClickHouseStore, table: str) -> list[str]:
                                      "AND table = {t:String} ORDER BY position", {"t": table})]
 
 
-def checksum(store: ClickHouseStore, table: str) -> str:
-    """Row count and an order-independent hash of every row."""
-    cols = ", ".join(f"`{c}`" for c in columns(store, table))
-    count, digest = store.rows(f"SELECT count(), sum(cityHash64(toString(tuple({cols})))) FROM {table}")[0]
+# Tables whose stored rows depend on how far merges got: checksum their merged form instead.
+MERGED_FORM = {
+    "daily": "SELECT unit_id, day, person_type, person_kind, person_rank, person_id, "
+             "max(upto_seq) AS upto, sumMap(n) AS n, sum(pn) AS pn FROM {table} "
+             "GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id "
+             "HAVING upto > 0 OR notEmpty(n.1) OR pn != 0",
+}
+
+
+def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str:
+    """Row count and an order-independent hash of every row; `kind` is the projection a
+    differently named table (a replay target) holds."""
+    kind = kind or table
+    if kind in MERGED_FORM:
+        source = f"({MERGED_FORM[kind].format(table=table)})"
+        cols = "unit_id, day, person_type, person_kind, person_rank, person_id, upto, n, pn"
+    else:
+        source, cols = table, ", ".join(f"`{c}`" for c in columns(store, table))
+    count, digest = store.rows(f"SELECT count(), sum(cityHash64(toString(tuple({cols})))) FROM {source}")[0]
     return f"{count}:{int(digest):016x}"
 
 
 def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str | None = None,
-           progress: Callable[[int, int], None] | None = None) -> dict[str, str]:
+           progress: Callable[[int, int], None] | None = None, timezone: str = "Asia/Shanghai"
+           ) -> dict[str, str]:
     """Rebuild every projection; swap atomically unless `into` names a separate table prefix."""
     sums = {}
+    cutoff = ""
+    if as_of is not None:
+        cutoff = f" AND recorded_at <= toDateTime64('{as_of.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
     for table, view in PROJECTIONS.items():
         select = f"SELECT * FROM {view}"
         cols = ", ".join(f"`{c}`" for c in columns(store, table))
         target = f"{into}_{table}" if into else f"{table}_replay_{uuid.uuid4().hex[:8]}"
         store.command(f"DROP TABLE IF EXISTS {target}")
         store.command(f"CREATE TABLE {target} AS {table}")
-        cutoff = ""
-        if as_of is not None:
-            cutoff = f" AND recorded_at <= toDateTime64('{as_of.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
         for bucket in range(BUCKETS):
             store.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ({select}) "
                           f"WHERE cityHash64(unit_id) % {BUCKETS} = {bucket}{cutoff}",
@@ -54,4 +71,15 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
         store.command(f"EXCHANGE TABLES {table} AND {target}")
         store.command(f"DROP TABLE {target}")
         sums[table] = checksum(store, table)
+    # `daily` folds from the ledger and the (now rebuilt) facts, into a fresh table.
+    target = f"{into}_daily" if into else f"daily_replay_{uuid.uuid4().hex[:8]}"
+    store.command(f"DROP TABLE IF EXISTS {target}")
+    store.command(f"CREATE TABLE {target} AS daily")
+    DailyFolds(store, timezone, target).catch_up(f"1{cutoff}")
+    if into:
+        sums[target] = checksum(store, target, "daily")
+    else:
+        store.command(f"EXCHANGE TABLES daily AND {target}")
+        store.command(f"DROP TABLE {target}")
+        sums["daily"] = checksum(store, "daily")
     return sums

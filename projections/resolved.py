@@ -27,14 +27,20 @@ def str_list(values: Iterable[str]) -> str:
     return "[" + ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
 
 
-def resolved_sql(types: Sequence[str], as_of: dt.datetime) -> str:
-    """Facts of `types` in their latest version known at `as_of`, retracted ones removed."""
-    where = f"type IN {str_list(types)} AND recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC')"
+def resolved_sql(types: Sequence[str], as_of: dt.datetime, where: str = "1",
+                 fields: Sequence[str] = FIELDS) -> str:
+    """Facts of `types` in their latest version known at `as_of`, retracted ones removed.
+
+    `where` narrows the facts read (both versions and corrections); `fields` names the
+    payload fields the caller needs (fewer fields, less to plan and to read).
+    """
+    where = (f"type IN {str_list(types)} AND recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC') "
+             f"AND ({where})")
     changed = f"SELECT target_id FROM facts WHERE {where} AND op > 0"
     plain_cols = ", ".join(("target_id", "type", "unit_id", "subject_id", "occurred_at",
-                            "recorded_at", *FIELDS))
+                            "recorded_at", *fields))
     renamed = ", ".join(f"{c}_v AS {c}" for c in plain_cols.split(", ")[1:])
-    latest = ", ".join(f"argMaxIf({f}, (recorded_at, seq), op < 2) AS {f}_v" for f in FIELDS)
+    latest = "".join(f", argMaxIf({f}, (recorded_at, seq), op < 2) AS {f}_v" for f in fields)
     return f"""
     SELECT {plain_cols} FROM facts
     WHERE {where} AND op = 0 AND target_id NOT IN ({changed})
@@ -42,14 +48,28 @@ def resolved_sql(types: Sequence[str], as_of: dt.datetime) -> str:
     SELECT target_id, {renamed} FROM (
         SELECT target_id, any(type) AS type_v, anyIf(unit_id, op = 0) AS unit_id_v,
                anyIf(subject_id, op = 0) AS subject_id_v, anyIf(occurred_at, op = 0) AS occurred_at_v,
-               anyIf(recorded_at, op = 0) AS recorded_at_v, {latest}
+               anyIf(recorded_at, op = 0) AS recorded_at_v{latest}
         FROM (SELECT * FROM facts WHERE {where} AND target_id IN ({changed}))
         GROUP BY target_id
         HAVING countIf(op = 0) > 0 AND countIf(op = 2) = 0)
     """
 
 
-def key_sql(spans: Sequence[Span], to_instant, unit: str = "scope_unit", time: str = "occurred_at") -> str:
+def instant_bound(to_instant):
+    """Render span bounds as UTC instants (for filtering facts by `occurred_at`)."""
+    def bound(day: dt.date) -> str:
+        at = FAR_PAST if day == BEGIN else FAR_FUTURE if day == END else to_instant(day)
+        return f"toDateTime64({ts(at)}, 3, 'UTC')"
+    return bound
+
+
+def day_bound(day: dt.date) -> str:
+    """Render span bounds as local dates (for filtering `daily` rows by `day`)."""
+    return f"toDate32('{max(min(day, FAR_FUTURE.date()), FAR_PAST.date()).isoformat()}')"
+
+
+def key_sql(spans: Sequence[Span], to_instant, unit: str = "scope_unit", time: str = "occurred_at",
+            bound=None) -> str:
     """An expression giving each fact its rollup key, or '' when it is outside the scope.
 
     Units that never moved map through one `transform`; a moved unit's date ranges become
@@ -72,10 +92,9 @@ def key_sql(spans: Sequence[Span], to_instant, unit: str = "scope_unit", time: s
                if whole else "''")
     if not ranged:
         return default
+    bound = bound or instant_bound(to_instant)
     branches = ", ".join(
-        f"{unit} = '{s.unit_id}' AND {time} >= toDateTime64("
-        f"{ts(FAR_PAST if s.start == BEGIN else to_instant(s.start))}, 3, 'UTC') AND {time} < toDateTime64("
-        f"{ts(FAR_FUTURE if s.end == END else to_instant(s.end))}, 3, 'UTC'), '{s.key}'"
+        f"{unit} = '{s.unit_id}' AND {time} >= {bound(s.start)} AND {time} < {bound(s.end)}, '{s.key}'"
         for s in ranged)
     return f"multiIf({branches}, {default})"
 
@@ -92,4 +111,15 @@ def scoped_sql(resolved: str, spans: Sequence[Span], to_instant, unit_expr: str 
         SELECT {key_sql(spans, to_instant, time=time_expr)} AS key, *
         FROM (SELECT *, {unit_expr} AS scope_unit FROM ({resolved})))
     WHERE key != ''
+    """
+
+
+def scoped_join_sql(resolved: str, scope: str, tz: str, unit_expr: str = "unit_id",
+                    time_expr: str = "occurred_at") -> str:
+    """As `scoped_sql`, with the spans read from a `scopes` subquery instead of literals."""
+    day = f"toDate32(r.{time_expr}, '{tz}')"
+    return f"""
+    SELECT s.scope_key AS key, r.* FROM (SELECT *, {unit_expr} AS scope_unit FROM ({resolved})) AS r
+    INNER JOIN ({scope}) AS s ON r.scope_unit = s.unit_id
+    WHERE {day} >= s.start_day AND {day} < s.end_day
     """

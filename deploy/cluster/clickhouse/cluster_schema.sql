@@ -1,6 +1,6 @@
 -- jiandu schema for the ClickHouse cluster `jiandu` (1 shard × 3 replicas, see config.d/cluster.xml).
 --
--- The same tables and columns as projections/migrations/0001_ledger.sql … 0003_tokens.sql,
+-- The same tables and columns as projections/migrations/0001_ledger.sql … 0005_daily.sql,
 -- made replicated:
 --   * ledger and facts: a ReplicatedMergeTree `<name>_local` on every node, and a Distributed
 --     table under the name jiandu queries (`ledger`, `facts`), sharded by cityHash64(unit_id)
@@ -218,3 +218,42 @@ CREATE TABLE IF NOT EXISTS jiandu.schema_migrations ON CLUSTER jiandu
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/schema_migrations', '{replica}')
 ORDER BY name;
+
+-- ---------------------------------------------------------------------------- 0005_daily
+-- Live count folds per unit and local day (projections/daily.py). Replicated under its own
+-- name: with one shard every replica holds every unit. Sharding it like `facts` would need the
+-- fold's reads to stay shard-local (a `daily_local` + Distributed pair), not done yet.
+CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
+(
+    unit_id      String,
+    day          Date32,
+    person_type  LowCardinality(String),
+    person_kind  LowCardinality(String),
+    person_rank  LowCardinality(String),
+    person_id    String,
+    upto_seq     SimpleAggregateFunction(max, UInt64),
+    n            SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(Int64))),
+    pn           SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/daily', '{replica}')
+ORDER BY (unit_id, day, person_type, person_kind, person_rank, person_id);
+
+CREATE TABLE IF NOT EXISTS jiandu.projection_settings ON CLUSTER jiandu
+(
+    name   String,
+    value  String,
+    set_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/jiandu/projection_settings', '{replica}', set_at)
+ORDER BY name;
+
+CREATE TABLE IF NOT EXISTS jiandu.scopes ON CLUSTER jiandu
+(
+    scope_id   String,
+    unit_id    String,
+    start_day  Date32,
+    end_day    Date32,
+    scope_key  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/scopes', '{replica}')
+ORDER BY (scope_id, unit_id);

@@ -1,0 +1,56 @@
+"""What the count-type indicators count, as SQL conditions over one resolved fact.
+
+One definition serves both read paths: `countIf(condition)` over `facts` (any `as_of`) and
+the signed per-day folds in `daily` (the live figures). Additive counts sum across units and
+days; distinct-person counts keep one row per person so a subtree counts each person once.
+"""
+
+from __future__ import annotations
+
+from domain.events import RANKS
+from domain.indicators import TALK_LABELS
+
+COUNTED_TYPES = ("petition_received", "clue_registered", "case_filed", "case_closed",
+                 "sanction_imposed", "four_forms_applied", "transferred_to_procuratorate",
+                 "talk_conducted", "integrity_file_updated", "rectification_opened",
+                 "rectification_closed", "suggestion_issued")
+PERSON_TYPES = ("sanction_imposed", "integrity_file_updated")
+
+
+def _additive() -> dict[str, str]:
+    c = {
+        "petitions.received": "type = 'petition_received'",
+        "petitions.accusation": "type = 'petition_received' AND category = 'accusation'",
+        "clues.registered": "type = 'clue_registered'",
+        "cases.filed": "type = 'case_filed'",
+        "cases.closed": "type = 'case_closed'",
+        "four_forms.total": "type = 'four_forms_applied'",
+        "transfers.procuratorate": "type = 'transferred_to_procuratorate'",
+        "suggestions.issued": "type = 'suggestion_issued'",
+        "rectification.opened": "type = 'rectification_opened'",
+        "rectification.closed": "type = 'rectification_closed'",
+        "talks.total": "type = 'talk_conducted'",
+    }
+    for r in RANKS:
+        c[f"cases.filed.{r}"] = f"type = 'case_filed' AND rank = '{r}'"
+    for n in range(1, 5):
+        c[f"four_forms.form{n}"] = f"type = 'four_forms_applied' AND form = {n}"
+    for k in TALK_LABELS:
+        c[f"talks.{k}"] = f"type = 'talk_conducted' AND kind = '{k}'"
+    return c
+
+
+def _distinct() -> dict[str, str]:
+    c = {
+        "sanctions.persons": "type = 'sanction_imposed'",
+        "sanctions.party": "type = 'sanction_imposed' AND kind = 'party'",
+        "sanctions.government": "type = 'sanction_imposed' AND kind = 'government'",
+        "integrity_files.persons": "type = 'integrity_file_updated'",
+    }
+    for r in RANKS:
+        c[f"sanctions.{r}"] = f"type = 'sanction_imposed' AND rank = '{r}'"
+    return c
+
+
+ADDITIVE = _additive()  # indicator id → condition; position in this dict = index in daily.n
+DISTINCT = _distinct()  # indicator id → condition on the person's (type, kind, rank)

@@ -1,0 +1,110 @@
+"""`daily`: the live count figures, folded per unit and local day as the ledger grows.
+
+A fold covers a contiguous seq range per unit. It writes +1 rows for each new fact and, for
+every fact a correction or retraction in the range touches, -1 for the version in force
+before the range and +1 for the version in force after it. The SQL that resolves versions is
+the one the `facts` read path uses, so both paths agree by construction.
+
+A fold is read back into Python and written as one insert (one part), together with each
+unit's `upto_seq`: the counts and their source position land together or not at all, and
+`catch_up` refolds exactly the ranges past each unit's last `upto_seq`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
+from projections.resolved import FAR_FUTURE, resolved_sql, str_list
+from projections.store import ClickHouseStore
+
+COLUMNS = ("unit_id", "day", "person_type", "person_kind", "person_rank", "person_id", "upto_seq",
+           "n", "pn")
+SEQ_RANGES = ("unit_id IN {u:Array(String)} "
+              "AND seq BETWEEN transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0)) "
+              "AND transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))")
+_FIELDS = ("person_id", "kind", "rank", "form", "category")
+_CHANGE_COLS = "type, unit_id, occurred_at, " + ", ".join(_FIELDS)
+_NO_COUNTS = "CAST(([], []), 'Tuple(Array(String), Array(Int64))')"
+WATERMARK = "'upto'"  # person_type of the rows that only carry a unit's upto_seq
+
+
+def _changes() -> str:
+    """Signed fact versions for the ranges {u, lo, hi} (facts must already hold the ranges)."""
+    touched = ("SELECT target_id FROM ledger WHERE " + SEQ_RANGES
+               + " AND type IN ('event_corrected', 'event_retracted')")
+    upto = "seq <= transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))"
+    before = "seq < transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0))"
+    after_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({touched}) AND {upto}", _FIELDS)
+    before_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({touched}) AND {before}", _FIELDS)
+    return f"""
+        SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM facts_source
+        WHERE {SEQ_RANGES} AND op = 0 AND type IN {str_list(COUNTED_TYPES)}
+          AND target_id NOT IN ({touched})
+        UNION ALL SELECT {_CHANGE_COLS}, toInt64(1) FROM ({after_sql})
+        UNION ALL SELECT {_CHANGE_COLS}, toInt64(-1) FROM ({before_sql})"""
+
+
+def _fold_sql() -> str:
+    ids = str_list(ADDITIVE)
+    flags = ", ".join(f"toInt64({cond}) * sign" for cond in ADDITIVE.values())
+    return f"""
+    SELECT unit_id, day, person_type, person_kind, person_rank, person_id,
+           max(upto) AS upto_seq, sumMap(n) AS n, sum(pn) AS pn
+    FROM (
+        SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, '' AS person_type,
+               '' AS person_kind, '' AS person_rank, '' AS person_id, toUInt64(0) AS upto,
+               CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))') AS n, toInt64(0) AS pn
+        FROM ({_changes()})
+        UNION ALL
+        SELECT unit_id, toDate32(occurred_at, {{tz:String}}), type, kind, rank, person_id,
+               toUInt64(0), {_NO_COUNTS}, sign
+        FROM ({_changes()}) WHERE type IN {str_list(PERSON_TYPES)}
+        UNION ALL
+        SELECT w.1, toDate32('1900-01-01'), {WATERMARK}, '', '', '', w.2, {_NO_COUNTS}, toInt64(0)
+        FROM (SELECT arrayJoin(arrayZip({{u:Array(String)}}, {{hi:Array(UInt64)}})) AS w)
+    )
+    GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
+    HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
+
+
+FOLD_SQL = _fold_sql()
+
+
+class DailyFolds:
+    """Keeps `daily` in step with the ledger, in the configured local time zone."""
+
+    def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", table: str = "daily"):
+        self.store = store
+        self.timezone = timezone
+        self.table = table  # replay folds into a fresh table, then swaps it in
+
+    def fold(self, bounds: Mapping[str, tuple[int, int]]) -> None:
+        """Fold each unit's ledger rows lo..hi (already in `facts`) into `daily`, atomically."""
+        if not bounds:
+            return
+        units = list(bounds)
+        rows = self.store.rows(FOLD_SQL, {"u": units, "lo": [bounds[u][0] for u in units],
+                                          "hi": [bounds[u][1] for u in units], "tz": self.timezone})
+        self.store.insert(self.table, rows, COLUMNS)
+
+    def catch_up(self, cutoff: str = "1", chunk: int = 500) -> int:
+        """Fold every unit's ledger rows past its last folded seq; return the units folded.
+
+        `cutoff` limits the ledger rows considered (replay as of an instant)."""
+        if self.table == "daily" and self._timezone_changed():
+            self.store.command("TRUNCATE TABLE daily")
+            self.store.insert("projection_settings", [["daily.timezone", self.timezone]], ["name", "value"])
+        behind = self.store.rows(
+            f"SELECT l.unit_id, d.upto + 1, l.top FROM (SELECT unit_id, max(seq) AS top FROM ledger "
+            f"WHERE {cutoff} GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
+            f"FROM {self.table} GROUP BY unit_id) AS d USING unit_id WHERE l.top > d.upto",
+            settings={"join_use_nulls": 0})
+        for i in range(0, len(behind), chunk):
+            self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind[i:i + chunk]})
+        return len(behind)
+
+    def _timezone_changed(self) -> bool:
+        stored = self.store.rows("SELECT argMax(value, set_at) FROM projection_settings "
+                                 "WHERE name = 'daily.timezone' HAVING count() > 0")
+        return not stored or stored[0][0] != self.timezone

@@ -12,10 +12,11 @@ unit's `upto_seq`: the counts and their source position land together or not at 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
-from projections.resolved import FAR_FUTURE, resolved_sql, str_list
+from projections.resolved import FAR_FUTURE, resolved_sql, str_list, ts
 from projections.store import ClickHouseStore
 
 COLUMNS = ("unit_id", "day", "person_type", "person_kind", "person_rank", "person_id", "upto_seq",
@@ -25,27 +26,40 @@ SEQ_RANGES = ("unit_id IN {u:Array(String)} "
               "AND transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))")
 _FIELDS = ("person_id", "kind", "rank", "form", "category")
 _CHANGE_COLS = "type, unit_id, occurred_at, " + ", ".join(_FIELDS)
-_NO_COUNTS = "CAST(([], []), 'Tuple(Array(String), Array(Int64))')"
 WATERMARK = "'upto'"  # person_type of the rows that only carry a unit's upto_seq
+_NO_COUNTS = "CAST(([], []), 'Tuple(Array(String), Array(Int64))')"
+
+
+
+_RANGE_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top FROM "
+                     "(SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
+
+
+def _new_facts() -> str:
+    """+1 for each original event in the ranges {u, lo, hi} that no correction in them touches."""
+    return f"""
+        SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM facts_source
+        WHERE {SEQ_RANGES} AND op = 0 AND type IN {str_list(COUNTED_TYPES)}
+          AND target_id NOT IN ({_TOUCHED})"""
+
+
+_TOUCHED = ("SELECT target_id FROM ledger WHERE " + SEQ_RANGES
+            + " AND type IN ('event_corrected', 'event_retracted')")
 
 
 def _changes() -> str:
     """Signed fact versions for the ranges {u, lo, hi} (facts must already hold the ranges)."""
-    touched = ("SELECT target_id FROM ledger WHERE " + SEQ_RANGES
-               + " AND type IN ('event_corrected', 'event_retracted')")
     upto = "seq <= transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))"
     before = "seq < transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0))"
-    after_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({touched}) AND {upto}", _FIELDS)
-    before_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({touched}) AND {before}", _FIELDS)
-    return f"""
-        SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM facts_source
-        WHERE {SEQ_RANGES} AND op = 0 AND type IN {str_list(COUNTED_TYPES)}
-          AND target_id NOT IN ({touched})
+    after_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({_TOUCHED}) AND {upto}", _FIELDS)
+    before_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({_TOUCHED}) AND {before}", _FIELDS)
+    return f"""{_new_facts()}
         UNION ALL SELECT {_CHANGE_COLS}, toInt64(1) FROM ({after_sql})
         UNION ALL SELECT {_CHANGE_COLS}, toInt64(-1) FROM ({before_sql})"""
 
 
-def _fold_sql() -> str:
+def _fold_sql(changes: str, watermarks: str) -> str:
+    """Daily rows from signed fact versions (`changes`) plus each unit's (unit_id, top) seq."""
     ids = str_list(ADDITIVE)
     flags = ", ".join(f"toInt64({cond}) * sign" for cond in ADDITIVE.values())
     return f"""
@@ -55,20 +69,28 @@ def _fold_sql() -> str:
         SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, '' AS person_type,
                '' AS person_kind, '' AS person_rank, '' AS person_id, toUInt64(0) AS upto,
                CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))') AS n, toInt64(0) AS pn
-        FROM ({_changes()})
+        FROM ({changes})
         UNION ALL
         SELECT unit_id, toDate32(occurred_at, {{tz:String}}), type, kind, rank, person_id,
                toUInt64(0), {_NO_COUNTS}, sign
-        FROM ({_changes()}) WHERE type IN {str_list(PERSON_TYPES)}
+        FROM ({changes}) WHERE type IN {str_list(PERSON_TYPES)}
         UNION ALL
-        SELECT w.1, toDate32('1900-01-01'), {WATERMARK}, '', '', '', w.2, {_NO_COUNTS}, toInt64(0)
-        FROM (SELECT arrayJoin(arrayZip({{u:Array(String)}}, {{hi:Array(UInt64)}})) AS w)
+        SELECT unit_id, toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
+        FROM ({watermarks})
     )
     GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
     HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
 
 
-FOLD_SQL = _fold_sql()
+FOLD_SQL = _fold_sql(_changes(), _RANGE_WATERMARKS)  # ranges that may hold corrections
+PLAIN_FOLD_SQL = _fold_sql(_new_facts(), _RANGE_WATERMARKS)  # ranges of original events only
+
+
+def rebuild_sql(as_of: dt.datetime) -> str:
+    """Daily rows for the whole ledger as known at `as_of` (replay)."""
+    cutoff = f"recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC')"
+    changes = f"SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM ({resolved_sql(COUNTED_TYPES, as_of, '1', _FIELDS)})"
+    return _fold_sql(changes, f"SELECT unit_id, max(seq) AS top FROM ledger WHERE {cutoff} GROUP BY unit_id")
 
 
 class DailyFolds:
@@ -79,12 +101,14 @@ class DailyFolds:
         self.timezone = timezone
         self.table = table  # replay folds into a fresh table, then swaps it in
 
-    def fold(self, bounds: Mapping[str, tuple[int, int]]) -> None:
-        """Fold each unit's ledger rows lo..hi (already in `facts`) into `daily`, atomically."""
+    def fold(self, bounds: Mapping[str, tuple[int, int]], corrections: bool = True) -> None:
+        """Fold each unit's ledger rows lo..hi (already in `facts`) into `daily`, atomically.
+
+        `corrections=False` promises the ranges hold no correction or retraction (cheaper SQL)."""
         if not bounds:
             return
         units = list(bounds)
-        rows = self.store.rows(FOLD_SQL, {"u": units, "lo": [bounds[u][0] for u in units],
+        rows = self.store.rows(FOLD_SQL if corrections else PLAIN_FOLD_SQL, {"u": units, "lo": [bounds[u][0] for u in units],
                                           "hi": [bounds[u][1] for u in units], "tz": self.timezone})
         self.store.insert(self.table, rows, COLUMNS)
 
@@ -103,6 +127,11 @@ class DailyFolds:
         for i in range(0, len(behind), chunk):
             self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind[i:i + chunk]})
         return len(behind)
+
+    def rebuild(self, as_of: dt.datetime | None = None) -> None:
+        """Fill an empty table with the folds of the whole ledger (replay; not for `daily` live)."""
+        self.store.command(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) {rebuild_sql(as_of or FAR_FUTURE)}",
+                           {"tz": self.timezone})
 
     def _timezone_changed(self) -> bool:
         stored = self.store.rows("SELECT argMax(value, set_at) FROM projection_settings "

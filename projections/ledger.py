@@ -39,7 +39,7 @@ class LedgerStore(Protocol):
     def event_ids(self) -> Iterator[bytes]: ...
     def targets(self, event_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Target]: ...
     def append(self, rows: list[dict[str, Any]]) -> None: ...
-    def project(self, keys: list[tuple[str, int]]) -> None: ...
+    def project(self, keys: list[tuple[str, int]], corrections: bool = True) -> None: ...
     def catch_up(self) -> int: ...
     def reject(self, rows: list[dict[str, Any]]) -> None: ...
     def finish_batches(self, batch_ids: Iterable[str]) -> None: ...
@@ -79,8 +79,10 @@ class ClickHouseLedger:
     def append(self, rows: list[dict[str, Any]]) -> None:
         self.store.insert_columns("ledger", {c: [r[c] for r in rows] for c in LEDGER_COLUMNS})
 
-    def project(self, keys: list[tuple[str, int]]) -> None:
-        """Fold just-written ledger rows into `facts` (through `facts_source`), then `daily`."""
+    def project(self, keys: list[tuple[str, int]], corrections: bool = True) -> None:
+        """Fold just-written ledger rows into `facts` (through `facts_source`), then `daily`.
+
+        `corrections=False` promises the rows hold no correction or retraction."""
         if not keys:
             return
         bounds: dict[str, tuple[int, int]] = {}
@@ -93,7 +95,7 @@ class ClickHouseLedger:
         self.store.command(f"INSERT INTO facts SELECT * FROM facts_source WHERE {SEQ_RANGES}",
                            {"u": units, "lo": [bounds[u][0] for u in units],
                             "hi": [bounds[u][1] for u in units]})
-        self.daily.fold(bounds)
+        self.daily.fold(bounds, corrections)
 
     def catch_up(self) -> int:
         """Project every ledger row that `facts` or `daily` lacks (a crash between inserts)."""

@@ -33,7 +33,7 @@ class MemoryLedger:
     def append(self, rows: list[dict[str, Any]]) -> None:
         self.rows.extend(rows)
 
-    def project(self, keys: list[tuple[str, int]]) -> None:
+    def project(self, keys: list[tuple[str, int]], corrections: bool = True) -> None:
         """Nothing to fold: the in-memory ledger has no projections."""
 
     def catch_up(self) -> int:

@@ -75,7 +75,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
     target = f"{into}_daily" if into else f"daily_replay_{uuid.uuid4().hex[:8]}"
     store.command(f"DROP TABLE IF EXISTS {target}")
     store.command(f"CREATE TABLE {target} AS daily")
-    DailyFolds(store, timezone, target).catch_up(f"1{cutoff}")
+    DailyFolds(store, timezone, target).rebuild(as_of)
     if into:
         sums[target] = checksum(store, target, "daily")
     else:

@@ -106,7 +106,8 @@ class Ingestor:
 
         try:
             self.ledger.append(rows)
-            self.ledger.project([(r["unit_id"], r["seq"]) for r in rows])
+            self.ledger.project([(r["unit_id"], r["seq"]) for r in rows],
+                                any(r["type"] in CORRECTION_TYPES for r in rows))
             self.ledger.reject(outcome.rejected)
             self.ledger.finish_batches(outcome.batch_ids)
         except BaseException:

@@ -131,7 +131,7 @@ def test_a_fold_lost_to_a_crash_is_finished_on_the_next_start(chdb_store, monkey
     ingestor = Ingestor(ClickHouseLedger(chdb_store))
     ingestor.load()
 
-    def die(bounds):
+    def die(bounds, corrections):
         raise RuntimeError("killed between the facts insert and the fold")
 
     monkeypatch.setattr(ingestor.ledger.daily, "fold", die)

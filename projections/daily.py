@@ -112,16 +112,14 @@ class DailyFolds:
                                           "hi": [bounds[u][1] for u in units], "tz": self.timezone})
         self.store.insert(self.table, rows, COLUMNS)
 
-    def catch_up(self, cutoff: str = "1", chunk: int = 500) -> int:
-        """Fold every unit's ledger rows past its last folded seq; return the units folded.
-
-        `cutoff` limits the ledger rows considered (replay as of an instant)."""
+    def catch_up(self, chunk: int = 500) -> int:
+        """Fold every unit's ledger rows past its last folded seq; return the units folded."""
         if self.table == "daily" and self._timezone_changed():
             self.store.command("TRUNCATE TABLE daily")
             self.store.insert("projection_settings", [["daily.timezone", self.timezone]], ["name", "value"])
         behind = self.store.rows(
             f"SELECT l.unit_id, d.upto + 1, l.top FROM (SELECT unit_id, max(seq) AS top FROM ledger "
-            f"WHERE {cutoff} GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
+            f"GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
             f"FROM {self.table} GROUP BY unit_id) AS d USING unit_id WHERE l.top > d.upto",
             settings={"join_use_nulls": 0})
         for i in range(0, len(behind), chunk):

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -18,6 +23,9 @@ from domain.indicators import (
 from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT
 from projections.daily import WATERMARK
 from projections.hierarchy import HierarchySource
+from projections.items import FIELDS as ITEM_FIELDS
+from projections.items import ITEM_TYPES, state_sql
+from projections.items import WATERMARK as ITEM_WATERMARK
 from projections.resolved import (
     FAR_FUTURE,
     FAR_PAST,
@@ -39,6 +47,30 @@ COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
                **{name: f"uniqExactIf(person_id, {cond})" for name, cond in DISTINCT.items()}}
 
 
+# The two parts of a request (counts, items) run side by side on two clients: each part's
+# time is mostly ClickHouse planning it, single-threaded, so two cores halve the wait.
+_PARTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="indicator-part")
+
+
+class _SideClients:
+    """Spare clients on the same store, one per request in flight, reused."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.free: queue.SimpleQueue[ClickHouseStore] = queue.SimpleQueue()
+
+    @contextmanager
+    def client(self) -> Iterator[ClickHouseStore]:
+        try:
+            store = self.free.get_nowait()
+        except queue.Empty:
+            store = ClickHouseStore(self.url)
+        try:
+            yield store
+        finally:
+            self.free.put(store)
+
+
 @dataclass(frozen=True)
 class IndicatorQuery:
     unit: str
@@ -58,6 +90,9 @@ class IndicatorService:
         self.tz = ZoneInfo(timezone)
         self.tz_name = timezone
         self.scopes = ScopeTable(store)
+        self.side = _SideClients(store.url)
+        self._shapes_lock = threading.Lock()
+        self._shapes: tuple[Hierarchy | None, dict] = (None, {})
 
     def local_midnight(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(), self.tz).astimezone(dt.UTC)
@@ -67,22 +102,24 @@ class IndicatorService:
         as_of = q.as_of or dt.datetime.now(dt.UTC)
         tree = self.hierarchy.at(as_of)
         tree.get(q.unit)
-        spans = self._spans(tree, q)
+        as_of_day = as_of.astimezone(self.tz).date()
+        spans, scope, default_keys = self._shape(tree, q, as_of_day)
         lo = self.local_midnight(q.from_) if q.from_ else FAR_PAST
         hi = self.local_midnight(q.to) if q.to else FAR_FUTURE
-        as_of_day = as_of.astimezone(self.tz).date()
         due_lo = q.from_ or dt.date(1900, 1, 1)
         due_hi = q.to or (as_of_day + dt.timedelta(days=1))
-        scope = self.scopes.subquery(spans) if len(spans) > SMALL else None
         ctx = _Ctx(spans, lo, hi, as_of, as_of_day, due_lo, due_hi, q.group_by, self, q.from_, q.to, scope)
 
-        counts = ctx.counts() if q.as_of is not None else ctx.live_counts()
+        live = q.as_of is None
+        with self.side.client() as side:
+            items = _PARTS.submit(ctx.items, live, side)
+            counts = ctx.live_counts() if live else ctx.counts()
+            parts = (counts, items.result())
         rows: dict[str, dict[str, Any]] = {}
-        for part in (counts, ctx.dispositions(), ctx.suggestions(), ctx.rectification(),
-                     ctx.tasks()):
+        for part in parts:
             for key, values in part.items():
                 rows.setdefault(key, {}).update(values)
-        for key in self._default_keys(tree, q, as_of_day):
+        for key in default_keys:
             rows.setdefault(key, {})
         return {
             "unit": q.unit,
@@ -94,6 +131,25 @@ class IndicatorService:
             "rows": [{"key": key, "label": self._label(tree, q, key), "indicators": _finish(rows[key])}
                      for key in sorted(rows, key=lambda k: (k != q.unit, k))],
         }
+
+    def _shape(self, tree: Hierarchy, q: IndicatorQuery, today: dt.date
+               ) -> tuple[list[Span], str | None, list[str]]:
+        """The query's spans, its `scopes` subquery (large scopes) and the keys every answer
+        shows; remembered for the current hierarchy, where dashboards ask the same again."""
+        key = (q.unit, q.scope, q.group_by, today)
+        with self._shapes_lock:
+            if self._shapes[0] is not tree:
+                self._shapes = (tree, {})
+            known = self._shapes[1].get(key)
+        if known:
+            return known
+        spans = self._spans(tree, q)
+        shape = (spans, self.scopes.subquery(spans) if len(spans) > SMALL else None,
+                 self._default_keys(tree, q, today))
+        with self._shapes_lock:
+            if self._shapes[0] is tree and len(self._shapes[1]) < 4096:
+                self._shapes[1][key] = shape
+        return shape
 
     def _spans(self, tree: Hierarchy, q: IndicatorQuery) -> list[Span]:
         spans = ([Span(q.unit, BEGIN, END, q.unit)] if q.scope == "self"
@@ -137,9 +193,6 @@ class _Ctx:
             return f"formatDateTime(toTimeZone({time_col}, '{self.service.tz_name}'), '%Y-%m')"
         return "key"
 
-    def due_key(self) -> str:
-        return "formatDateTime(due_date, '%Y-%m')" if self.group_by == "month" else "key"
-
     def period(self, col: str = "occurred_at") -> str:
         return (f"{col} >= toDateTime64({ts(self.lo)}, 3, 'UTC') "
                 f"AND {col} < toDateTime64({ts(self.hi)}, 3, 'UTC')")
@@ -151,8 +204,8 @@ class _Ctx:
             return scoped_join_sql(resolved, self.scope, self.service.tz_name, unit_expr)
         return scoped_sql(resolved, self.spans, self.service.local_midnight, unit_expr)
 
-    def run(self, sql: str) -> dict[str, dict[str, Any]]:
-        result = self.service.store.dicts(sql, settings=API_QUERY_SETTINGS)
+    def run(self, sql: str, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
+        result = (store or self.service.store).dicts(sql, settings=API_QUERY_SETTINGS)
         return {str(r.pop("k")): r for r in result}
 
     def counts(self) -> dict[str, dict[str, Any]]:
@@ -171,7 +224,7 @@ class _Ctx:
             SELECT k, sumMap(n) AS _n, {persons} FROM (
                 SELECT {key} AS k, person_type AS type, person_kind AS kind, person_rank AS rank,
                        person_id, sumMap(n) AS n, sum(pn) AS pn
-                FROM {self._daily_in_scope(days)}
+                FROM {self._in_scope("daily", days)}
                 GROUP BY k, type, kind, rank, person_id
                 HAVING notEmpty(n.1) OR pn != 0)  -- folds that cancelled out: no facts left
             GROUP BY k""")
@@ -180,70 +233,50 @@ class _Ctx:
             values.update(zip(names, counts, strict=True))
         return found
 
-    def _daily_in_scope(self, days: str) -> str:
+    def _in_scope(self, source: str, where: str) -> str:
+        """Rows of `source` (unit_id, day, …) meeting `where`, in the scope, with its `scope_key`."""
         if self.scope:
-            return (f"daily AS d INNER JOIN ({self.scope}) AS s USING unit_id "
-                    f"WHERE {days} AND d.day >= s.start_day AND d.day < s.end_day")
+            return (f"{source} AS d INNER JOIN ({self.scope}) AS s USING unit_id "
+                    f"WHERE {where} AND d.day >= s.start_day AND d.day < s.end_day")
         scope = key_sql(self.spans, self.service.local_midnight, "unit_id", "day", day_bound)
-        return f"(SELECT *, {scope} AS scope_key FROM daily WHERE {days}) WHERE scope_key != ''"
+        return f"(SELECT *, {scope} AS scope_key FROM {source} WHERE {where}) WHERE scope_key != ''"
 
-    def dispositions(self) -> dict[str, dict[str, Any]]:
-        """Latest disposition per clue (after corrections) among those in the period."""
-        by_method = ", ".join(f"countIf(m = '{m}') AS `clues.disposed.{m}`" for m in METHOD_LABELS)
+    def items(self, live: bool, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
+        """Clue dispositions, suggestions, rectification and tasks, from one row per item.
+
+        Live: the `items` folds; otherwise the same item rows derived from `facts` at as_of."""
+        tz = f"'{self.service.tz_name}'"
+        if live:
+            source = "items"
+        else:
+            states = state_sql(resolved_sql(ITEM_TYPES, self.as_of, "1", ITEM_FIELDS), tz)
+            source = f"(SELECT *, toInt64(1) AS n FROM ({states}))"
+        day = " AND ".join(["1"] + [f"day {op} {day_bound(d)}" for op, d in
+                                    ((">=", self.from_day), ("<", self.to_day)) if d is not None])
+        due = f"due >= {day_bound(self.due_lo)} AND due < {day_bound(self.due_hi)}"
+        today = day_bound(self.as_of_day)
+        key = ("if(kind = 'suggestion', formatDateTime(due, '%Y-%m'), formatDateTime(day, '%Y-%m'))"
+               if self.group_by == "month" else "scope_key")
+        methods = ", ".join(f"sumIf(n, kind = 'clue' AND method = '{m}') AS `clues.disposed.{m}`"
+                            for m in METHOD_LABELS)
+        where = f"kind != {ITEM_WATERMARK} AND if(kind = 'suggestion', {due}, {day})"
         return self.run(f"""
-            SELECT k, count() AS `clues.disposed`, {by_method} FROM (
-                SELECT subject_id, argMax({self.key()}, (occurred_at, recorded_at)) AS k,
-                       argMax(method, (occurred_at, recorded_at)) AS m
-                FROM ({self.scoped(("clue_disposed",), fields=("method",))}) WHERE {self.period()}
-                GROUP BY subject_id)
-            GROUP BY k""")
-
-    def _closures(self, event_type: str) -> str:
-        return (f"SELECT subject_id, min(occurred_at) AS closed_at, 1 AS closed "
-                f"FROM ({resolved_sql((event_type,), self.as_of, fields=())}) GROUP BY subject_id")
-
-    def _due_in_period(self) -> str:
-        return (f"due_date >= toDate('{self.due_lo.isoformat()}') "
-                f"AND due_date < toDate('{self.due_hi.isoformat()}')")
-
-    def suggestions(self) -> dict[str, dict[str, Any]]:
-        """Due in the period, and closed on or before the due date (按期办结)."""
-        tz = self.service.tz_name
-        return self.run(f"""
-            SELECT {self.due_key()} AS k,
-                   count() AS `suggestions.due`,
-                   countIf(c.closed = 1 AND toDate(c.closed_at, '{tz}') <= due_date) AS `suggestions.closed_on_time`
-            FROM ({self.scoped(("suggestion_issued",), fields=("due_date",))}) AS i
-            LEFT JOIN ({self._closures("suggestion_closed")}) AS c ON i.subject_id = c.subject_id
-            WHERE {self._due_in_period()}
-            GROUP BY k""")
-
-    def rectification(self) -> dict[str, dict[str, Any]]:
-        """Items opened in the period: overdue (open past due at as_of) and closed share."""
-        return self.run(f"""
-            SELECT {self.key()} AS k,
-                   countIf(c.closed = 0 AND due_date < toDate('{self.as_of_day.isoformat()}')) AS `rectification.overdue`,
-                   countIf(c.closed = 1) AS `_rect_done`
-            FROM ({self.scoped(("rectification_opened",), fields=("due_date",))}) AS i
-            LEFT JOIN ({self._closures("rectification_closed")}) AS c ON i.subject_id = c.subject_id
-            WHERE {self.period("i.occurred_at")}
-            GROUP BY k""")
-
-    def tasks(self) -> dict[str, dict[str, Any]]:
-        """Tasks assigned in the period, attributed to the assignee unit."""
-        progress = (f"SELECT subject_id, argMax(percent, (occurred_at, recorded_at)) AS pct, 1 AS reported "
-                    f"FROM ({resolved_sql(('task_progress_reported',), self.as_of, fields=('percent',))}) GROUP BY subject_id")
-        return self.run(f"""
-            SELECT {self.key()} AS k,
-                   countIf(c.closed = 1) AS `tasks.completed`,
-                   countIf(c.closed = 0 AND due_date < toDate('{self.as_of_day.isoformat()}')) AS `tasks.overdue`,
-                   sum(if(c.closed = 1, 100, if(p.reported = 1, ifNull(p.pct, 0), 0))) AS `_task_progress_sum`,
-                   count() AS `_tasks_in_scope`
-            FROM ({self.scoped(("task_assigned",), "assignee_unit", ("due_date", "assignee_unit"))}) AS i
-            LEFT JOIN ({self._closures("task_completed")}) AS c ON i.subject_id = c.subject_id
-            LEFT JOIN ({progress}) AS p ON i.subject_id = p.subject_id
-            WHERE {self.period("i.occurred_at")}
-            GROUP BY k""")
+            SELECT k, sumIf(n, kind = 'clue') AS `clues.disposed`, {methods},
+                   sumIf(n, kind = 'suggestion') AS `suggestions.due`,
+                   sumIf(n, kind = 'suggestion' AND is_closed = 1 AND closed_day <= due)
+                       AS `suggestions.closed_on_time`,
+                   sumIf(n, kind = 'rectification' AND is_closed = 0 AND due < {today}) AS `rectification.overdue`,
+                   sumIf(n, kind = 'rectification' AND is_closed = 1) AS `_rect_done`,
+                   sumIf(n, kind = 'task' AND is_closed = 1) AS `tasks.completed`,
+                   sumIf(n, kind = 'task' AND is_closed = 0 AND due < {today}) AS `tasks.overdue`,
+                   sumIf(pct, kind = 'task') AS `_task_progress_hundredths`,
+                   sumIf(n, kind = 'task') AS `_tasks_in_scope`
+            FROM (
+                SELECT {key} AS k, kind, due, is_closed, closed_day, method, sum(n) AS n, sum(pct) AS pct
+                FROM {self._in_scope(source, where)}
+                GROUP BY k, kind, due, is_closed, closed_day, method
+                HAVING n != 0 OR pct != 0)  -- folds that cancelled out: no items left
+            GROUP BY k""", store)
 
 
 def _finish(raw: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +291,7 @@ def _finish(raw: dict[str, Any]) -> dict[str, Any]:
     assigned_in_scope = int(raw.get("_tasks_in_scope", 0) or 0)
     values["tasks.assigned"] = assigned_in_scope
     values["tasks.completion_rate"] = percent(values["tasks.completed"], assigned_in_scope)
-    progress_sum = float(raw.get("_task_progress_sum", 0) or 0)
+    progress_sum = int(raw.get("_task_progress_hundredths", 0) or 0) / 100
     values["tasks.avg_progress"] = (round(progress_sum / assigned_in_scope + 1e-9, 1)
                                     if assigned_in_scope else None)
     values["rectification.completion_rate"] = percent(int(raw.get("_rect_done", 0) or 0),

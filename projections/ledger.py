@@ -8,7 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from projections.daily import SEQ_RANGES, DailyFolds
+from projections.daily import DailyFolds
+from projections.folds import SEQ_RANGES
+from projections.items import ItemFolds
 from projections.store import ClickHouseStore
 
 LEDGER_COLUMNS = ("unit_id", "seq", "event_id", "type", "schema_version", "subject_id",
@@ -52,6 +54,7 @@ class ClickHouseLedger:
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai"):
         self.store = store
         self.daily = DailyFolds(store, timezone)
+        self.items = ItemFolds(store, timezone)
 
     def heads(self) -> dict[str, Head]:
         rows = self.store.rows("SELECT unit_id, max(seq), argMax(hash, seq), max(recorded_at) "
@@ -80,7 +83,8 @@ class ClickHouseLedger:
         self.store.insert_columns("ledger", {c: [r[c] for r in rows] for c in LEDGER_COLUMNS})
 
     def project(self, keys: list[tuple[str, int]], corrections: bool = True) -> None:
-        """Fold just-written ledger rows into `facts` (through `facts_source`), then `daily`.
+        """Fold just-written ledger rows into `facts` (through `facts_source`), then the live
+        folds (`daily`, `items`).
 
         `corrections=False` promises the rows hold no correction or retraction."""
         if not keys:
@@ -96,9 +100,10 @@ class ClickHouseLedger:
                            {"u": units, "lo": [bounds[u][0] for u in units],
                             "hi": [bounds[u][1] for u in units]})
         self.daily.fold(bounds, corrections)
+        self.items.fold(bounds, corrections)
 
     def catch_up(self) -> int:
-        """Project every ledger row that `facts` or `daily` lacks (a crash between inserts)."""
+        """Project every ledger row that `facts`, `daily` or `items` lacks (a crash between inserts)."""
         behind = [u for u, in self.store.rows(
             "SELECT unit_id FROM (SELECT unit_id, count() AS n FROM ledger GROUP BY unit_id) AS l "
             "LEFT JOIN (SELECT unit_id, count() AS n FROM facts GROUP BY unit_id) AS f USING unit_id "
@@ -108,7 +113,7 @@ class ClickHouseLedger:
                 "INSERT INTO facts SELECT * FROM facts_source WHERE unit_id IN {u:Array(String)} "
                 "AND (unit_id, seq) NOT IN (SELECT unit_id, seq FROM facts WHERE unit_id IN {u:Array(String)})",
                 {"u": behind[i:i + 500]})
-        return len(behind) + self.daily.catch_up()
+        return len(behind) + self.daily.catch_up() + self.items.catch_up()
 
     def reject(self, rows: list[dict[str, Any]]) -> None:
         self.store.insert_columns("dlq", {c: [r[c] for r in rows] for c in DLQ_COLUMNS})

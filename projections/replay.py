@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Callable
 
 from projections.daily import DailyFolds
+from projections.items import ItemFolds
 from projections.store import ClickHouseStore
 
-BUCKETS = 16  # slices of the ledger, for the progress bar
+MAX_BUCKETS = 16  # slices of the ledger, for the progress bar
+BUCKET_ROWS = 250_000  # a smaller ledger takes fewer slices: each slice costs a query's planning
 PROJECTIONS = {"facts": "facts_source"}  # projection table → the view that derives it
 
 
@@ -29,7 +31,13 @@ MERGED_FORM = {
              "max(upto_seq) AS upto, sumMap(n) AS n, sum(pn) AS pn FROM {table} "
              "GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id "
              "HAVING upto > 0 OR notEmpty(n.1) OR pn != 0",
+    "items": "SELECT kind, unit_id, day, due, is_closed, closed_day, method, max(upto_seq) AS upto, "
+             "sum(n) AS n, sum(pct) AS pct FROM {table} "
+             "GROUP BY kind, unit_id, day, due, is_closed, closed_day, method "
+             "HAVING upto > 0 OR n != 0 OR pct != 0",
 }
+MERGED_COLUMNS = {"daily": "unit_id, day, person_type, person_kind, person_rank, person_id, upto, n, pn",
+                  "items": "kind, unit_id, day, due, is_closed, closed_day, method, upto, n, pct"}
 
 
 def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str:
@@ -38,7 +46,7 @@ def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str
     kind = kind or table
     if kind in MERGED_FORM:
         source = f"({MERGED_FORM[kind].format(table=table)})"
-        cols = "unit_id, day, person_type, person_kind, person_rank, person_id, upto, n, pn"
+        cols = MERGED_COLUMNS[kind]
     else:
         source, cols = table, ", ".join(f"`{c}`" for c in columns(store, table))
     count, digest = store.rows(f"SELECT count(), sum(cityHash64(toString(tuple({cols})))) FROM {source}")[0]
@@ -53,33 +61,37 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
     cutoff = ""
     if as_of is not None:
         cutoff = f" AND recorded_at <= toDateTime64('{as_of.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
+    rows = int(store.scalar("SELECT count() FROM ledger") or 0)
+    buckets = max(1, min(MAX_BUCKETS, rows // BUCKET_ROWS))
     for table, view in PROJECTIONS.items():
         select = f"SELECT * FROM {view}"
         cols = ", ".join(f"`{c}`" for c in columns(store, table))
         target = f"{into}_{table}" if into else f"{table}_replay_{uuid.uuid4().hex[:8]}"
         store.command(f"DROP TABLE IF EXISTS {target}")
         store.command(f"CREATE TABLE {target} AS {table}")
-        for bucket in range(BUCKETS):
+        for bucket in range(buckets):
             store.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ({select}) "
-                          f"WHERE cityHash64(unit_id) % {BUCKETS} = {bucket}{cutoff}",
+                          f"WHERE cityHash64(unit_id) % {buckets} = {bucket}{cutoff}",
                           settings={"max_insert_threads": 2})
             if progress:
-                progress(bucket + 1, BUCKETS)
+                progress(bucket + 1, buckets)
         if into:
             sums[target] = checksum(store, target)
             continue
         store.command(f"EXCHANGE TABLES {table} AND {target}")
         store.command(f"DROP TABLE {target}")
         sums[table] = checksum(store, table)
-    # `daily` folds from the ledger and the (now rebuilt) facts, into a fresh table.
-    target = f"{into}_daily" if into else f"daily_replay_{uuid.uuid4().hex[:8]}"
-    store.command(f"DROP TABLE IF EXISTS {target}")
-    store.command(f"CREATE TABLE {target} AS daily")
-    DailyFolds(store, timezone, target).rebuild(as_of)
-    if into:
-        sums[target] = checksum(store, target, "daily")
-    else:
-        store.command(f"EXCHANGE TABLES daily AND {target}")
-        store.command(f"DROP TABLE {target}")
-        sums["daily"] = checksum(store, "daily")
+    # The live folds, from the ledger and the (now rebuilt) facts, each into a fresh table.
+    for folds in (DailyFolds, ItemFolds):
+        live = folds.kind
+        target = f"{into}_{live}" if into else f"{live}_replay_{uuid.uuid4().hex[:8]}"
+        store.command(f"DROP TABLE IF EXISTS {target}")
+        store.command(f"CREATE TABLE {target} AS {live}")
+        folds(store, timezone, target).rebuild(as_of)
+        if into:
+            sums[target] = checksum(store, target, live)
+        else:
+            store.command(f"EXCHANGE TABLES {live} AND {target}")
+            store.command(f"DROP TABLE {target}")
+            sums[live] = checksum(store, live)
     return sums

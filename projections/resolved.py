@@ -38,7 +38,7 @@ def resolved_sql(types: Sequence[str], as_of: dt.datetime, where: str = "1",
              f"AND ({where})")
     changed = f"SELECT target_id FROM facts WHERE {where} AND op > 0"
     plain_cols = ", ".join(("target_id", "type", "unit_id", "subject_id", "occurred_at",
-                            "recorded_at", *fields))
+                            "recorded_at", "seq", *fields))
     renamed = ", ".join(f"{c}_v AS {c}" for c in plain_cols.split(", ")[1:])
     latest = "".join(f", argMaxIf({f}, (recorded_at, seq), op < 2) AS {f}_v" for f in fields)
     return f"""
@@ -48,7 +48,7 @@ def resolved_sql(types: Sequence[str], as_of: dt.datetime, where: str = "1",
     SELECT target_id, {renamed} FROM (
         SELECT target_id, any(type) AS type_v, anyIf(unit_id, op = 0) AS unit_id_v,
                anyIf(subject_id, op = 0) AS subject_id_v, anyIf(occurred_at, op = 0) AS occurred_at_v,
-               anyIf(recorded_at, op = 0) AS recorded_at_v{latest}
+               anyIf(recorded_at, op = 0) AS recorded_at_v, anyIf(seq, op = 0) AS seq_v{latest}
         FROM (SELECT * FROM facts WHERE {where} AND target_id IN ({changed}))
         GROUP BY target_id
         HAVING countIf(op = 0) > 0 AND countIf(op = 2) = 0)

@@ -41,8 +41,13 @@ def stopped_ledger(tmp_path_factory):
     up.wait_unit("k2")
     events = [event("petition_received", "k1", f"p{i}", {"channel": "letter", "category": "appeal"})
               for i in range(12)]
+    events += [event("task_assigned", "k1", "t1", {"title": "台账", "responsible_leader": "甲", "standard": "按期",
+                                                  "assignee_unit": "k2", "due_date": "2024-05-01"}),
+               event("task_progress_reported", "k2", "t1", {"percent": 40}),
+               event("task_completed", "k2", "t1", {})]
     assert up.post(events).status_code == 202
     up.wait_for("k1", "petitions.received", 12)
+    up.wait_for("k2", "tasks.completed", 1)
     assert up.stop() == 0
     return data
 
@@ -50,7 +55,7 @@ def stopped_ledger(tmp_path_factory):
 def test_untouched_ledger_verifies(stopped_ledger):
     result = verify(stopped_ledger)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "OK" in result.stdout and "18" in result.stdout  # 6 registrations + 12 petitions
+    assert "OK" in result.stdout and "21" in result.stdout  # 6 registrations + 12 petitions + 3 task events
 
 
 @pytest.mark.parametrize("kind", sorted(TAMPERING))
@@ -70,14 +75,15 @@ def test_replay_twice_gives_identical_checksums_equal_to_live(stopped_ledger, tm
     copy = tmp_path / "replayed"
     shutil.copytree(stopped_ledger, copy, symlinks=True)
     live = run_in_store(copy, "from projections.replay import checksum; "
-                              "print(f\"facts\\t{checksum(store, 'facts')}\\ndaily\\t{checksum(store, 'daily')}\")").strip()
+                              "print('\\n'.join(f'{t}\\t{checksum(store, t)}' for t in ('facts', 'daily', 'items')))"
+                    ).strip()
     outputs = []
     for _ in range(2):
         result = subprocess.run(jiandu_cmd("replay", "--data-dir", str(copy)), capture_output=True, text=True,
                                 cwd=ROOT, timeout=300, env={"PATH": "/usr/bin:/bin"})
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout.strip())
-    assert outputs[0] == outputs[1] == live  # facts and the live daily folds, row for row
+    assert outputs[0] == outputs[1] == live  # facts and the live daily and item folds, row for row
 
 
 def test_as_of_between_submissions_shows_the_first_even_after_a_retraction(tmp_path):

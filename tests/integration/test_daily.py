@@ -1,8 +1,10 @@
-"""The live figures (`daily` folds) equal the full recomputation from `facts`, on real chDB.
+"""The live figures (`daily` and `items` folds) equal the full recomputation from `facts`, on
+real chDB.
 
 The live path serves every indicator request without `as_of`; the `facts` path serves `as_of`.
-Corrections and retractions, in the same batch as their target or later, make the folds write
--1/+1 rows; a fold that dies after `facts` was written is finished by the next start.
+Corrections and retractions, in the same batch as their target or later, and an item's later
+events (a closure, a progress report, a second disposition, from another unit too) make the
+folds write -1/+1 rows; a fold that dies after `facts` was written is finished by the next start.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from projections.store import ClickHouseStore
 from streams.ingest import Delivery, Ingestor
 from tests.integration.test_indicator_properties import _province
 
-FAR = dt.datetime(2299, 1, 1, tzinfo=dt.UTC)
 UNITS = ("c1", "c2", "k1", "k2", "g1")
+DUE = st.sampled_from(["2024-02-10", "2024-03-15", "2099-01-01"])
 PAYLOADS = {
     "sanction_imposed": lambda d: {"person_id": d(st.sampled_from("pqrs")),
                                    "kind": d(st.sampled_from(["party", "government"])),
@@ -35,7 +37,17 @@ PAYLOADS = {
                                     "category": d(st.sampled_from(["accusation", "appeal"]))},
     "case_filed": lambda d: {"subject_rank": d(st.sampled_from(["general", "county"]))},
     "integrity_file_updated": lambda d: {"person_id": d(st.sampled_from("pq")), "section": "家庭"},
+    "clue_disposed": lambda d: {"method": d(st.sampled_from(["shelved", "talk_inquiry", "concluded"]))},
+    "suggestion_issued": lambda d: {"kind": "discipline", "target_unit": "某局", "due_date": d(DUE)},
+    "suggestion_closed": lambda d: {},
+    "rectification_opened": lambda d: {"source": "audit", "responsible": "甲", "due_date": d(DUE)},
+    "rectification_closed": lambda d: {},
+    "task_assigned": lambda d: {"title": "台账", "responsible_leader": "乙", "standard": "按期",
+                                "assignee_unit": "@" + d(st.sampled_from(UNITS)), "due_date": d(DUE)},
+    "task_progress_reported": lambda d: {"percent": d(st.sampled_from([0, 12.5, 40, 99.9]))},
+    "task_completed": lambda d: {},
 }
+ITEM_FAMILIES = ("clue", "suggestion", "rectification", "task")  # events about one of 3 items each
 SHAPES = ({}, {"group_by": "child"}, {"group_by": "level"}, {"group_by": "month"}, {"scope": "self"},
           {"from_": dt.date(2024, 2, 1), "to": dt.date(2024, 3, 1)})
 
@@ -46,8 +58,10 @@ def histories(draw) -> tuple[list[dict], list[tuple[str, int]], list[int]]:
     originals = []
     for _ in range(draw(st.integers(1, 14))):
         event_type = draw(st.sampled_from(sorted(PAYLOADS)))
+        family = event_type.split("_")[0]
+        subject = f"{family}{draw(st.integers(0, 2))}" if family in ITEM_FAMILIES else f"s{len(originals)}"
         originals.append((draw(st.sampled_from(UNITS)), event_type, PAYLOADS[event_type](draw),
-                          draw(st.integers(0, 89))))
+                          draw(st.integers(0, 89)), subject))
     changes = draw(st.lists(st.tuples(st.sampled_from(["correct", "retract"]),
                                       st.integers(0, len(originals) - 1)), max_size=8))
     corrected = []
@@ -62,23 +76,30 @@ def _raw_events(prefix: str, history) -> list[dict]:
     originals, corrected, _ = history
     start = dt.date(2024, 1, 1)
     raws, ids = [], []
-    for i, (unit, event_type, payload, day) in enumerate(originals):
+    for unit, event_type, payload, day, subject in originals:
         ids.append(str(uuid.uuid4()))
-        raws.append({"event_id": ids[-1], "type": event_type, "unit_id": prefix + unit, "subject_id": f"s{i}",
-                     "occurred_at": f"{start + dt.timedelta(days=day)}T23:30:00+08:00", "payload": payload})
+        raws.append({"event_id": ids[-1], "type": event_type, "unit_id": prefix + unit, "subject_id": subject,
+                     "occurred_at": f"{start + dt.timedelta(days=day)}T23:30:00+08:00",
+                     "payload": _prefixed(prefix, payload)})
     retracted: set[int] = set()
     for action, index, payload in corrected:
         if index in retracted:
             continue  # a retracted event cannot be corrected again: the worker would reject it
         unit = originals[index][0]
-        body = ({"corrects": ids[index], "payload": payload} if action == "correct"
+        body = ({"corrects": ids[index], "payload": _prefixed(prefix, payload)} if action == "correct"
                 else {"retracts": ids[index], "reason": "录入错误"})
         if action == "retract":
             retracted.add(index)
         raws.append({"event_id": str(uuid.uuid4()), "type": f"event_{action}ed",
-                     "unit_id": prefix + unit, "subject_id": f"s{index}",
+                     "unit_id": prefix + unit, "subject_id": originals[index][4],
                      "occurred_at": "2024-06-01T10:00:00+08:00", "payload": body})
     return raws
+
+
+def _prefixed(prefix: str, payload: dict) -> dict:
+    """A drawn task's assignee ("@k1") as the unit id of this example's province."""
+    unit = payload.get("assignee_unit", "")
+    return {**payload, "assignee_unit": prefix + unit[1:]} if unit.startswith("@") else payload
 
 
 def _ingest(store: ClickHouseStore, raws: list[dict], cuts: list[int]) -> None:
@@ -100,12 +121,13 @@ def assert_live_equals_recomputed(store: ClickHouseStore, prefix: str) -> None:
     for unit in (prefix + "p", prefix + "c1"):
         for shape in SHAPES:
             live = _rows(service, unit, **shape)
-            recomputed = _rows(service, unit, as_of=FAR, **shape)
+            now = dt.datetime.now(dt.UTC)  # overdue and due figures are "as of today" on both paths
+            recomputed = _rows(service, unit, as_of=now, **shape)
             assert live == recomputed, (unit, shape)
 
 
 # No shrinking: each example is a real ingest, and shrinking one can take minutes.
-@settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+@settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories())
 def test_live_figures_equal_the_recomputation_after_corrections_and_retractions(chdb_store, history):
@@ -114,6 +136,26 @@ def test_live_figures_equal_the_recomputation_after_corrections_and_retractions(
     raws = _raw_events(prefix, history)
     _ingest(chdb_store, raws, history[2])
     assert_live_equals_recomputed(chdb_store, prefix)
+
+
+def _crash_in_fold_then_restart(store, monkeypatch, folds: str, event: dict, unit: str):
+    """Ingest `event` with the `folds` fold (daily or items) dying after the inserts before it;
+    return the unit's figures then, and after two restarts (the second must fold nothing more)."""
+    ingestor = Ingestor(ClickHouseLedger(store))
+    ingestor.load()
+
+    def die(bounds, corrections):
+        raise RuntimeError(f"killed before the {folds} fold")
+
+    monkeypatch.setattr(getattr(ingestor.ledger, folds), "fold", die)
+    with pytest.raises(RuntimeError):
+        ingestor.handle([Delivery(encode_record(str(uuid.uuid4()), "test", [event]))])
+    service = IndicatorService(store, HierarchySource(store))
+    stale = _rows(service, unit)[unit]
+    restarted = Ingestor(ClickHouseLedger(store))
+    restarted.load()  # catch-up folds each unit's rows past its last upto_seq, once
+    restarted.load()  # and a second start finds nothing left to fold
+    return stale, _rows(service, unit)[unit]
 
 
 def test_a_fold_lost_to_a_crash_is_finished_on_the_next_start(chdb_store, monkeypatch):
@@ -128,25 +170,27 @@ def test_a_fold_lost_to_a_crash_is_finished_on_the_next_start(chdb_store, monkey
            "payload": {"corrects": first[0]["event_id"],
                        "payload": {"person_id": "m9", "kind": "government", "rank": "bureau"}}}
 
-    ingestor = Ingestor(ClickHouseLedger(chdb_store))
-    ingestor.load()
-
-    def die(bounds, corrections):
-        raise RuntimeError("killed between the facts insert and the fold")
-
-    monkeypatch.setattr(ingestor.ledger.daily, "fold", die)
-    with pytest.raises(RuntimeError):
-        ingestor.handle([Delivery(encode_record(str(uuid.uuid4()), "test", [fix]))])
-    service = IndicatorService(chdb_store, HierarchySource(chdb_store))
-    stale = _rows(service, prefix + "k1")[prefix + "k1"]
+    stale, live = _crash_in_fold_then_restart(chdb_store, monkeypatch, "daily", fix, prefix + "k1")
     assert stale["sanctions.government"] == 0  # the fold really did not happen
-
-    restarted = Ingestor(ClickHouseLedger(chdb_store))
-    restarted.load()  # catch-up folds the unit's rows past its last upto_seq, once
-    restarted.load()  # and a second start finds nothing left to fold
-    live = _rows(service, prefix + "k1")[prefix + "k1"]
     assert live["sanctions.government"] == 1 and live["sanctions.bureau"] == 1
     assert live["sanctions.persons"] == 4  # m0 (still sanctioned by s3), m1, m2, m9
+    assert_live_equals_recomputed(chdb_store, prefix)
+
+
+def test_an_item_fold_lost_to_a_crash_is_finished_on_the_next_start(chdb_store, monkeypatch):
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    assigned = {"event_id": str(uuid.uuid4()), "type": "task_assigned", "unit_id": prefix + "c1",
+                "subject_id": "t1", "occurred_at": "2024-01-05T10:00:00+08:00",
+                "payload": {"title": "台账", "responsible_leader": "甲", "standard": "按期",
+                            "assignee_unit": prefix + "k1", "due_date": "2024-03-01"}}
+    _ingest(chdb_store, [assigned], [])
+    completed = {"event_id": str(uuid.uuid4()), "type": "task_completed", "unit_id": prefix + "k1",
+                 "subject_id": "t1", "occurred_at": "2024-02-01T10:00:00+08:00", "payload": {}}
+    stale, live = _crash_in_fold_then_restart(chdb_store, monkeypatch, "items", completed, prefix + "k1")
+    assert (stale["tasks.completed"], stale["tasks.overdue"]) == (0, 1)  # the fold really did not happen
+    assert (live["tasks.assigned"], live["tasks.completed"], live["tasks.overdue"],
+            live["tasks.avg_progress"]) == (1, 1, 0, 100.0)
     assert_live_equals_recomputed(chdb_store, prefix)
 
 

@@ -1,6 +1,6 @@
 -- jiandu schema for the ClickHouse cluster `jiandu` (1 shard × 3 replicas, see config.d/cluster.xml).
 --
--- The same tables and columns as projections/migrations/0001_ledger.sql … 0005_daily.sql,
+-- The same tables and columns as projections/migrations/0001_ledger.sql … 0006_items.sql,
 -- made replicated:
 --   * ledger and facts: a ReplicatedMergeTree `<name>_local` on every node, and a Distributed
 --     table under the name jiandu queries (`ledger`, `facts`), sharded by cityHash64(unit_id)
@@ -257,3 +257,21 @@ CREATE TABLE IF NOT EXISTS jiandu.scopes ON CLUSTER jiandu
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/scopes', '{replica}')
 ORDER BY (scope_id, unit_id);
+
+-- ---------------------------------------------------------------------------- 0006_items
+-- Live item states (projections/items.py), replicated like `daily` (one shard).
+CREATE TABLE IF NOT EXISTS jiandu.items ON CLUSTER jiandu
+(
+    kind        LowCardinality(String),
+    unit_id     String,
+    day         Date32,
+    due         Date32,
+    is_closed   UInt8,
+    closed_day  Date32,
+    method      LowCardinality(String),
+    upto_seq    SimpleAggregateFunction(max, UInt64),
+    n           SimpleAggregateFunction(sum, Int64),
+    pct         SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/items', '{replica}')
+ORDER BY (unit_id, day, kind, due, is_closed, closed_day, method);

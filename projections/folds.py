@@ -1,0 +1,84 @@
+"""Signed folds of the ledger into a live table, with each unit's source position beside them.
+
+A fold covers a contiguous seq range per unit ({u, lo, hi}). Its SQL (a subclass's) reads the
+rows from `facts` and returns the table's rows: the signed changes the range makes, plus one
+watermark row per unit whose `upto_seq` is the range's top. The result is written back as
+ONE insert, so the changes and their source position land together or not at all; `catch_up`
+folds exactly what lies past each unit's last `upto_seq` (after a crash, or a time-zone change).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from projections.resolved import FAR_FUTURE
+from projections.store import ClickHouseStore
+
+SEQ_RANGES = ("unit_id IN {u:Array(String)} "
+              "AND seq BETWEEN transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0)) "
+              "AND transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))")
+RANGE_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top FROM "
+                    "(SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
+
+
+def ledger_watermarks(as_of: str) -> str:
+    """Each unit's last seq recorded at or before `as_of` (a rebuild's source positions)."""
+    return f"SELECT unit_id, max(seq) AS top FROM ledger WHERE recorded_at <= {as_of} GROUP BY unit_id"
+
+
+class Folds:
+    """Keeps one live table in step with the ledger, in the configured local time zone."""
+
+    kind = ""  # the live table's name, and the key of its recorded settings
+    columns: tuple[str, ...] = ()
+
+    def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", table: str | None = None):
+        self.store = store
+        self.timezone = timezone
+        self.table = table or self.kind  # replay folds into a fresh table, then swaps it in
+
+    def fold_sql(self, corrections: bool) -> str:
+        raise NotImplementedError
+
+    def rebuild_sql(self, as_of: dt.datetime) -> str:
+        raise NotImplementedError
+
+    def fold(self, bounds: Mapping[str, tuple[int, int]], corrections: bool = True) -> None:
+        """Fold each unit's ledger rows lo..hi (already in `facts`) into the table, atomically.
+
+        `corrections=False` promises the ranges hold no correction or retraction."""
+        if not bounds:
+            return
+        units = list(bounds)
+        rows = self.store.rows(self.fold_sql(corrections), {
+            "u": units, "lo": [bounds[u][0] for u in units], "hi": [bounds[u][1] for u in units],
+            "tz": self.timezone})
+        self.store.insert(self.table, rows, self.columns)
+
+    def catch_up(self) -> int:
+        """Fold every unit's ledger rows past its last folded seq; return the units folded.
+
+        One fold for all of them: a fold's "before" is everything in `facts` outside its
+        ranges, which is exactly what has been folded only when no other range is pending."""
+        if self.table == self.kind and self._timezone_changed():
+            self.store.command(f"TRUNCATE TABLE {self.table}")
+            self.store.insert("projection_settings", [[f"{self.kind}.timezone", self.timezone]],
+                              ["name", "value"])
+        behind = self.store.rows(
+            f"SELECT l.unit_id, d.upto + 1, l.top FROM (SELECT unit_id, max(seq) AS top FROM ledger "
+            f"GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
+            f"FROM {self.table} GROUP BY unit_id) AS d USING unit_id WHERE l.top > d.upto",
+            settings={"join_use_nulls": 0})
+        self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind})
+        return len(behind)
+
+    def rebuild(self, as_of: dt.datetime | None = None) -> None:
+        """Fill an empty table with the folds of the whole ledger (replay; not the live table)."""
+        self.store.command(f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+                           f"{self.rebuild_sql(as_of or FAR_FUTURE)}", {"tz": self.timezone})
+
+    def _timezone_changed(self) -> bool:
+        stored = self.store.rows("SELECT argMax(value, set_at) FROM projection_settings "
+                                 "WHERE name = {n:String} HAVING count() > 0", {"n": f"{self.kind}.timezone"})
+        return not stored or stored[0][0] != self.timezone

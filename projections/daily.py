@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 
 from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
-from projections.folds import RANGE_WATERMARKS, SEQ_RANGES, Folds, ledger_watermarks
-from projections.resolved import FAR_FUTURE, resolved_sql, str_list, ts
+from projections.folds import FIRST_DAY, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
+from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
 
 COLUMNS = ("unit_id", "day", "person_type", "person_kind", "person_rank", "person_id", "upto_seq",
            "n", "pn")
@@ -25,55 +25,58 @@ _NO_COUNTS = "CAST(([], []), 'Tuple(Array(String), Array(Int64))')"
 
 
 
+# The targets of the corrections and retractions in the fold's ranges: looked up first and
+# passed as {t}, so a batch without any takes the plain fold.
+TOUCHED_SQL = ("SELECT DISTINCT target_id FROM ledger WHERE " + SEQ_RANGES
+               + " AND type IN ('event_corrected', 'event_retracted')")
+
+
 def _new_facts() -> str:
     """+1 for each original event in the ranges {u, lo, hi} that no correction in them touches."""
     return f"""
         SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM facts_source
         WHERE {SEQ_RANGES} AND op = 0 AND type IN {str_list(COUNTED_TYPES)}
-          AND target_id NOT IN ({_TOUCHED})"""
-
-
-_TOUCHED = ("SELECT target_id FROM ledger WHERE " + SEQ_RANGES
-            + " AND type IN ('event_corrected', 'event_retracted')")
+          AND target_id NOT IN {{t:Array(UUID)}}"""
 
 
 def _changes() -> str:
-    """Signed fact versions for the ranges {u, lo, hi} (facts must already hold the ranges)."""
-    upto = "seq <= transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))"
-    before = "seq < transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0))"
-    after_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({_TOUCHED}) AND {upto}", _FIELDS)
-    before_sql = resolved_sql(COUNTED_TYPES, FAR_FUTURE, f"target_id IN ({_TOUCHED}) AND {before}", _FIELDS)
+    """Signed fact versions for the ranges {u, lo, hi} (facts must already hold the ranges):
+    +1 for new facts; for the targets {t} a correction or retraction in the ranges touches,
+    -1 for the version before the ranges and +1 for the version after them."""
+    touched = two_sided_sql(COUNTED_TYPES, "target_id IN {t:Array(UUID)}", IN_RANGES, _FIELDS)
     return f"""{_new_facts()}
-        UNION ALL SELECT {_CHANGE_COLS}, toInt64(1) FROM ({after_sql})
-        UNION ALL SELECT {_CHANGE_COLS}, toInt64(-1) FROM ({before_sql})"""
+        UNION ALL SELECT {_CHANGE_COLS}, toInt64(side) FROM ({touched})"""
 
 
-def _fold_sql(changes: str, watermarks: str) -> str:
-    """Daily rows from signed fact versions (`changes`) plus each unit's (unit_id, top) seq."""
+def _fold_sql(changes: str, watermarks: str | None = None) -> str:
+    """Daily rows from signed fact versions (`changes`), plus each unit's (unit_id, top) seq
+    from `watermarks` when given (a live fold adds its watermark rows itself).
+
+    Each change gives a counts row and, for a person type, a person row too (one pass)."""
     ids = str_list(ADDITIVE)
     flags = ", ".join(f"toInt64({cond}) * sign" for cond in ADDITIVE.values())
+    marks = "" if watermarks is None else f"""
+        UNION ALL
+        SELECT unit_id, toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
+        FROM ({watermarks})"""
     return f"""
     SELECT unit_id, day, person_type, person_kind, person_rank, person_id,
            max(upto) AS upto_seq, sumMap(n) AS n, sum(pn) AS pn
     FROM (
-        SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, '' AS person_type,
-               '' AS person_kind, '' AS person_rank, '' AS person_id, toUInt64(0) AS upto,
-               CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))') AS n, toInt64(0) AS pn
-        FROM ({changes})
-        UNION ALL
-        SELECT unit_id, toDate32(occurred_at, {{tz:String}}), type, kind, rank, person_id,
-               toUInt64(0), {_NO_COUNTS}, sign
-        FROM ({changes}) WHERE type IN {str_list(PERSON_TYPES)}
-        UNION ALL
-        SELECT unit_id, toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
-        FROM ({watermarks})
+        SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
+               if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
+               if(is_person, c.person_id, '') AS person_id, toUInt64(0) AS upto,
+               if(is_person, {_NO_COUNTS}, CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))')) AS n,
+               if(is_person, sign, toInt64(0)) AS pn
+        FROM ({changes}) AS c
+        ARRAY JOIN if(type IN {str_list(PERSON_TYPES)}, [0, 1], [0]) AS is_person{marks}
     )
     GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
     HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
 
 
-FOLD_SQL = _fold_sql(_changes(), RANGE_WATERMARKS)  # ranges that may hold corrections
-PLAIN_FOLD_SQL = _fold_sql(_new_facts(), RANGE_WATERMARKS)  # ranges of original events only
+FOLD_SQL = _fold_sql(_changes())  # ranges with corrections or retractions (of the targets {t})
+PLAIN_FOLD_SQL = _fold_sql(_new_facts())  # ranges of original events only ({t} empty)
 
 
 def rebuild_sql(as_of: dt.datetime) -> str:
@@ -88,8 +91,12 @@ class DailyFolds(Folds):
     kind = "daily"
     columns = COLUMNS
 
-    def fold_sql(self, corrections: bool) -> str:
-        return FOLD_SQL if corrections else PLAIN_FOLD_SQL
+    def changes(self, params: dict, corrections: bool) -> list[tuple]:
+        touched = [r[0] for r in self.store.rows(TOUCHED_SQL, params)] if corrections else []
+        return self.store.rows(FOLD_SQL if touched else PLAIN_FOLD_SQL, params | {"t": touched})
+
+    def watermark(self, unit: str, top: int) -> tuple:
+        return (unit, FIRST_DAY, "upto", "", "", "", top, ([], []), 0)
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)

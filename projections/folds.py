@@ -1,10 +1,10 @@
 """Signed folds of the ledger into a live table, with each unit's source position beside them.
 
-A fold covers a contiguous seq range per unit ({u, lo, hi}). Its SQL (a subclass's) reads the
-rows from `facts` and returns the table's rows: the signed changes the range makes, plus one
-watermark row per unit whose `upto_seq` is the range's top. The result is written back as
-ONE insert, so the changes and their source position land together or not at all; `catch_up`
-folds exactly what lies past each unit's last `upto_seq` (after a crash, or a time-zone change).
+A fold covers a contiguous seq range per unit ({u, lo, hi}). A subclass reads the signed
+changes the ranges make from `facts` (`changes`); one watermark row per unit, whose `upto_seq`
+is its range's top, is added, and everything is written back as ONE insert, so the changes and
+their source position land together or not at all. `catch_up` folds exactly what lies past
+each unit's last `upto_seq` (after a crash, or a time-zone change).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from projections.store import ClickHouseStore
 SEQ_RANGES = ("unit_id IN {u:Array(String)} "
               "AND seq BETWEEN transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0)) "
               "AND transform(unit_id, {u:Array(String)}, {hi:Array(UInt64)}, toUInt64(0))")
-RANGE_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top FROM "
-                    "(SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
+# A row of the ranges (every row of a unit at or past its range's start is: a fold runs on
+# the ranges just written, or, in catch-up, on everything past each unit's last fold).
+IN_RANGES = "unit_id IN {u:Array(String)} AND seq >= transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0))"
+FIRST_DAY = dt.date(1900, 1, 1)  # the day of watermark rows
 
 
 def ledger_watermarks(as_of: str) -> str:
@@ -38,7 +40,12 @@ class Folds:
         self.timezone = timezone
         self.table = table or self.kind  # replay folds into a fresh table, then swaps it in
 
-    def fold_sql(self, corrections: bool) -> str:
+    def changes(self, params: dict, corrections: bool) -> list[tuple]:
+        """The table's rows for the ranges in `params` (u, lo, hi, tz), watermarks aside."""
+        raise NotImplementedError
+
+    def watermark(self, unit: str, top: int) -> tuple:
+        """The row recording that `unit` is folded up to seq `top`."""
         raise NotImplementedError
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
@@ -51,9 +58,9 @@ class Folds:
         if not bounds:
             return
         units = list(bounds)
-        rows = self.store.rows(self.fold_sql(corrections), {
-            "u": units, "lo": [bounds[u][0] for u in units], "hi": [bounds[u][1] for u in units],
-            "tz": self.timezone})
+        rows = self.changes({"u": units, "lo": [bounds[u][0] for u in units],
+                             "hi": [bounds[u][1] for u in units], "tz": self.timezone}, corrections)
+        rows += [self.watermark(u, bounds[u][1]) for u in units]
         self.store.insert(self.table, rows, self.columns)
 
     def catch_up(self) -> int:

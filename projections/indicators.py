@@ -23,9 +23,8 @@ from domain.indicators import (
 from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT
 from projections.daily import WATERMARK
 from projections.hierarchy import HierarchySource
-from projections.items import FIELDS as ITEM_FIELDS
-from projections.items import ITEM_TYPES, state_sql
 from projections.items import WATERMARK as ITEM_WATERMARK
+from projections.items import current_sql, state_sql
 from projections.resolved import (
     FAR_FUTURE,
     FAR_PAST,
@@ -249,8 +248,7 @@ class _Ctx:
         if live:
             source = "items"
         else:
-            states = state_sql(resolved_sql(ITEM_TYPES, self.as_of, "1", ITEM_FIELDS), tz)
-            source = f"(SELECT *, toInt64(1) AS n FROM ({states}))"
+            source = f"(SELECT *, toInt64(1) AS n FROM ({state_sql(current_sql(self.as_of), tz)}))"
         day = " AND ".join(["1"] + [f"day {op} {day_bound(d)}" for op, d in
                                     ((">=", self.from_day), ("<", self.to_day)) if d is not None])
         due = f"due >= {day_bound(self.due_lo)} AND due < {day_bound(self.due_hi)}"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from projections.folds import RANGE_WATERMARKS, SEQ_RANGES, Folds, ledger_watermarks
-from projections.resolved import FAR_FUTURE, resolved_sql, str_list, ts
+from projections.folds import FIRST_DAY, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
+from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
 
 COLUMNS = ("kind", "unit_id", "day", "due", "is_closed", "closed_day", "method", "upto_seq", "n", "pct")
 ITEM_TYPES = ("clue_disposed", "suggestion_issued", "suggestion_closed", "rectification_opened",
@@ -32,18 +32,19 @@ WATERMARK = "'upto'"  # kind of the rows that only carry a unit's upto_seq
 
 
 def state_sql(resolved: str, tz: str) -> str:
-    """One row per item from resolved facts of ITEM_TYPES; `tz` is an SQL string expression.
+    """One row per item and side from resolved facts of ITEM_TYPES that carry a `side` column
+    (a fold's -1/+1, else 1); `tz` is an SQL string expression.
 
-    Columns: STATE_COLUMNS, and `pct` (a task's progress in hundredths: 100 % when completed,
-    else its latest report, else 0). The unit is the one that scopes the item: the disposing
-    unit of a clue's latest disposition, the issuing/opening unit, a task's assignee unit.
+    Columns: side, STATE_COLUMNS, and `pct` (a task's progress in hundredths: 100 % when
+    completed, else its latest report, else 0). The unit is the one that scopes the item: the
+    disposing unit of a clue's latest disposition, the issuing/opening unit, a task's assignee.
     """
     local = f"toDate32(occurred_at, {tz})"
     return f"""
-    SELECT family AS kind, o.1 AS unit_id, o.2 AS day, o.3 AS due, is_closed, closed_day,
+    SELECT side, family AS kind, o.1 AS unit_id, o.2 AS day, o.3 AS due, is_closed, closed_day,
            method, toInt64(round(progress * 100)) AS pct
     FROM (
-        SELECT splitByChar('_', type)[1] AS family, subject_id,
+        SELECT side, splitByChar('_', type)[1] AS family, subject_id,
                groupArrayIf((if(type = 'task_assigned', assignee_unit, unit_id), {local},
                              ifNull(toDate32(due_date), {NO_DUE})), type IN {str_list(OPENINGS)}) AS opened,
                argMaxIf((unit_id, {local}, {NO_DUE}), {LATEST}, type = 'clue_disposed') AS disposal,
@@ -54,48 +55,50 @@ def state_sql(resolved: str, tz: str) -> str:
                multiIf(family != 'task', 0, is_closed = 1, 100,
                        ifNull(argMaxIf(percent, {LATEST}, type = 'task_progress_reported'), 0)) AS progress
         FROM ({resolved})
-        GROUP BY family, subject_id)
+        GROUP BY side, family, subject_id)
     ARRAY JOIN if(family = 'clue', [disposal], opened) AS o
     """
 
 
 # The items a fold's ranges touch: every opening or disposal of a subject any range's
-# event is about (corrections carry their target's type and target_id).
+# event is about (corrections carry their target's type and target_id). Looked up first and
+# passed to the fold as {t}: a batch that touches no item skips the fold.
 _IN_RANGES = f"SELECT target_id FROM facts WHERE {SEQ_RANGES} AND type IN {str_list(ITEM_TYPES)}"
 _SUBJECTS = (f"SELECT subject_id FROM facts WHERE op = 0 AND type IN {str_list(ITEM_TYPES)} "
              f"AND target_id IN ({_IN_RANGES})")
-_TOUCHED = (f"SELECT target_id FROM facts WHERE op = 0 AND type IN {str_list(ITEM_TYPES)} "
-            f"AND subject_id IN ({_SUBJECTS})")
-_OUTSIDE = "unit_id NOT IN {u:Array(String)}"
-_AFTER = f"({_OUTSIDE} OR seq <= transform(unit_id, {{u:Array(String)}}, {{hi:Array(UInt64)}}, toUInt64(0)))"
-_BEFORE = f"({_OUTSIDE} OR seq < transform(unit_id, {{u:Array(String)}}, {{lo:Array(UInt64)}}, toUInt64(0)))"
+TOUCHED_SQL = (f"SELECT DISTINCT target_id FROM facts WHERE op = 0 AND type IN {str_list(ITEM_TYPES)} "
+               f"AND subject_id IN ({_SUBJECTS})")
 
 
-def _fold_sql(signed_states: str, watermarks: str) -> str:
-    return f"""
-    SELECT {STATE_COLUMNS}, max(upto) AS upto_seq, sum(sign) AS n, sum(sign * pct) AS pct FROM (
-        {signed_states}
+def _fold_sql(states: str, watermarks: str | None = None) -> str:
+    """Item rows from signed states, plus each unit's (unit_id, top) from `watermarks` when
+    given (a live fold adds its watermark rows itself)."""
+    marks = "" if watermarks is None else f"""
         UNION ALL
         SELECT {WATERMARK}, unit_id, {NO_DAY}, {NO_DAY}, toUInt8(0), {NO_DAY}, '', top, toInt64(0), toInt64(0)
-        FROM ({watermarks}))
+        FROM ({watermarks})"""
+    return f"""
+    SELECT {STATE_COLUMNS}, max(upto) AS upto_seq, sum(n) AS n, sum(pct) AS pct FROM (
+        SELECT {STATE_COLUMNS}, toUInt64(0) AS upto, toInt64(side) AS n, side * pct AS pct
+        FROM ({states}){marks})
     GROUP BY {STATE_COLUMNS}
     HAVING upto_seq > 0 OR n != 0 OR pct != 0"""
 
 
-def _signed(where: str, sign: int) -> str:
-    states = state_sql(resolved_sql(ITEM_TYPES, FAR_FUTURE, where, FIELDS), "{tz:String}")
-    return f"SELECT {STATE_COLUMNS}, toUInt64(0) AS upto, toInt64({sign}) AS sign, pct FROM ({states})"
-
-
-FOLD_SQL = _fold_sql(f"{_signed(f'target_id IN ({_TOUCHED}) AND {_AFTER}', 1)}\n        UNION ALL\n"
-                     f"        {_signed(f'target_id IN ({_TOUCHED}) AND {_BEFORE}', -1)}", RANGE_WATERMARKS)
+# Every touched item's state without the ranges' events (-1) and with them (+1).
+FOLD_SQL = _fold_sql(state_sql(two_sided_sql(ITEM_TYPES, "target_id IN {t:Array(UUID)}", IN_RANGES, FIELDS),
+                               "{tz:String}"))
 
 
 def rebuild_sql(as_of: dt.datetime) -> str:
     """Item rows for the whole ledger as known at `as_of` (replay)."""
-    states = state_sql(resolved_sql(ITEM_TYPES, as_of, "1", FIELDS), "{tz:String}")
-    signed = f"SELECT {STATE_COLUMNS}, toUInt64(0) AS upto, toInt64(1) AS sign, pct FROM ({states})"
-    return _fold_sql(signed, ledger_watermarks(f"toDateTime64({ts(as_of)}, 6, 'UTC')"))
+    return _fold_sql(state_sql(current_sql(as_of), "{tz:String}"),
+                     ledger_watermarks(f"toDateTime64({ts(as_of)}, 6, 'UTC')"))
+
+
+def current_sql(as_of: dt.datetime) -> str:
+    """Every item fact as known at `as_of`, on side +1 (the input `state_sql` takes)."""
+    return f"SELECT *, toInt8(1) AS side FROM ({resolved_sql(ITEM_TYPES, as_of, '1', FIELDS)})"
 
 
 class ItemFolds(Folds):
@@ -104,8 +107,14 @@ class ItemFolds(Folds):
     kind = "items"
     columns = COLUMNS
 
-    def fold_sql(self, corrections: bool) -> str:
-        return FOLD_SQL  # a new closure or progress report changes an older item: always both sides
+    def changes(self, params: dict, corrections: bool) -> list[tuple]:
+        # A closure or progress report changes an older item: always both sides, for the
+        # items the ranges touch (often none).
+        touched = [r[0] for r in self.store.rows(TOUCHED_SQL, params)]
+        return self.store.rows(FOLD_SQL, params | {"t": touched}) if touched else []
+
+    def watermark(self, unit: str, top: int) -> tuple:
+        return ("upto", unit, FIRST_DAY, FIRST_DAY, 0, FIRST_DAY, "", top, 0, 0)
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)

@@ -27,6 +27,20 @@ def str_list(values: Iterable[str]) -> str:
     return "[" + ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
 
 
+def _version(fields: Sequence[str], among: str = "1") -> tuple[str, list[str]]:
+    """Aggregates over one fact's rows (its original, corrections, retraction) limited to
+    `among`: whether it stands (its original is there, no retraction), and each field's
+    current value (the latest correction's, else the original's; by recorded_at, then seq)."""
+    stands = f"countIf(op = 0 AND {among}) > 0 AND countIf(op = 2 AND {among}) = 0"
+    return stands, [f"argMaxIf({f}, (recorded_at, seq), op < 2 AND {among})" for f in fields]
+
+
+_ORIGINAL = ("any(type) AS type_v, anyIf(unit_id, op = 0) AS unit_id_v, anyIf(subject_id, op = 0) AS subject_id_v, "
+             "anyIf(occurred_at, op = 0) AS occurred_at_v, anyIf(recorded_at, op = 0) AS recorded_at_v, "
+             "anyIf(seq, op = 0) AS seq_v")
+_BASE = ("target_id", "type", "unit_id", "subject_id", "occurred_at", "recorded_at", "seq")
+
+
 def resolved_sql(types: Sequence[str], as_of: dt.datetime, where: str = "1",
                  fields: Sequence[str] = FIELDS) -> str:
     """Facts of `types` in their latest version known at `as_of`, retracted ones removed.
@@ -37,21 +51,38 @@ def resolved_sql(types: Sequence[str], as_of: dt.datetime, where: str = "1",
     where = (f"type IN {str_list(types)} AND recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC') "
              f"AND ({where})")
     changed = f"SELECT target_id FROM facts WHERE {where} AND op > 0"
-    plain_cols = ", ".join(("target_id", "type", "unit_id", "subject_id", "occurred_at",
-                            "recorded_at", "seq", *fields))
-    renamed = ", ".join(f"{c}_v AS {c}" for c in plain_cols.split(", ")[1:])
-    latest = "".join(f", argMaxIf({f}, (recorded_at, seq), op < 2) AS {f}_v" for f in fields)
+    plain_cols = ", ".join((*_BASE, *fields))
+    renamed = ", ".join(f"{c}_v AS {c}" for c in (*_BASE[1:], *fields))
+    stands, latest = _version(fields)
     return f"""
     SELECT {plain_cols} FROM facts
     WHERE {where} AND op = 0 AND target_id NOT IN ({changed})
     UNION ALL
     SELECT target_id, {renamed} FROM (
-        SELECT target_id, any(type) AS type_v, anyIf(unit_id, op = 0) AS unit_id_v,
-               anyIf(subject_id, op = 0) AS subject_id_v, anyIf(occurred_at, op = 0) AS occurred_at_v,
-               anyIf(recorded_at, op = 0) AS recorded_at_v, anyIf(seq, op = 0) AS seq_v{latest}
+        SELECT target_id, {_ORIGINAL}{"".join(f", {e} AS {f}_v" for e, f in zip(latest, fields, strict=True))}
         FROM (SELECT * FROM facts WHERE {where} AND target_id IN ({changed}))
         GROUP BY target_id
-        HAVING countIf(op = 0) > 0 AND countIf(op = 2) = 0)
+        HAVING {stands})
+    """
+
+
+def two_sided_sql(types: Sequence[str], where: str, new: str, fields: Sequence[str]) -> str:
+    """Facts of `types` matching `where`, each as it stood without its `new` rows (side -1)
+    and with them (side +1), by the rules of `resolved_sql`; a side where it does not stand is
+    left out. A fold's signed change in one pass over the facts it touches."""
+    before_stands, before = _version(fields, "NOT is_new")
+    after_stands, after = _version(fields)
+    return f"""
+    SELECT v.1 AS side, target_id, {", ".join(f"{c}_v AS {c}" for c in _BASE[1:])},
+           {", ".join(f"v.3.{i} AS {f}" for i, f in enumerate(fields, start=1))}
+    FROM (
+        SELECT target_id, {_ORIGINAL},
+               [(toInt8(-1), {before_stands}, tuple({", ".join(before)})),
+                (toInt8(1), {after_stands}, tuple({", ".join(after)}))] AS sides
+        FROM (SELECT *, {new} AS is_new FROM facts WHERE type IN {str_list(types)} AND ({where}))
+        GROUP BY target_id)
+    ARRAY JOIN sides AS v
+    WHERE v.2
     """
 
 

@@ -6,7 +6,7 @@ hierarchy (see `dashboards.sql`). Every row carries `child_id` for per-unit roll
 
 from __future__ import annotations
 
-from dashboards.sql import AS_OF_DAY, TZ, child_names, closures, due_in_range, known, scoped
+from dashboards.sql import AS_OF_DAY, TZ, child_names, closures, due_in_range, known, scope, scoped
 
 
 def tasks() -> str:
@@ -44,12 +44,16 @@ def rectifications() -> str:
 
 
 def dispositions() -> str:
-    """The latest disposition of each clue disposed in the range (处置问题线索)."""
+    """Each clue once, under its latest disposition known at as_of (after corrections), where
+    and when that disposition happened: in the subtree and the range (处置问题线索, as the API)."""
+    latest = "(occurred_at, recorded_at, seq, target_id)"
     return f"""
-    SELECT subject_id, argMax(child_id, (occurred_at, recorded_at)) AS child_id,
-           argMax(method, (occurred_at, recorded_at)) AS method
-    FROM ({scoped(('clue_disposed',))}) WHERE $__timeFilter(occurred_at)
-    GROUP BY subject_id"""
+    SELECT d.subject_id AS subject_id, s.child_id AS child_id, d.method AS method FROM (
+        SELECT subject_id, argMax(unit_id, {latest}) AS unit_id, argMax(method, {latest}) AS method,
+               max(occurred_at) AS disposed_at
+        FROM ({known(('clue_disposed',))}) GROUP BY subject_id) AS d
+    INNER JOIN ({scope()}) AS s ON d.unit_id = s.unit_id
+    WHERE $__timeFilter(d.disposed_at)"""
 
 
 def per_child(aggregate: str, order_by: str) -> str:

@@ -88,7 +88,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from jiandu.bench import bench
 
-    return bench(args.events, args.json)
+    return bench(args.events, args.json, args.scale_to)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ben = sub.add_parser("bench", help="measure the pipeline against its own limits (DESIGN §9)")
     ben.add_argument("--events", type=int, default=100_000)
     ben.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ben.add_argument("--scale-to", type=int, default=None, metavar="M",
+                     help="then grow the ledger to M events (copies of the N, in ClickHouse) and "
+                          "measure replay, API latency and RSS again (printed on the line before)")
     ben.set_defaults(func=cmd_bench)
 
     from jiandu.dashboards_cli import add_parser as add_dashboards_parser

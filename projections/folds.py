@@ -35,10 +35,9 @@ class Folds:
     kind = ""  # the live table's name, and the key of its recorded settings
     columns: tuple[str, ...] = ()
 
-    def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", table: str | None = None):
+    def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai"):
         self.store = store
         self.timezone = timezone
-        self.table = table or self.kind  # replay folds into a fresh table, then swaps it in
 
     def changes(self, params: dict, corrections: bool) -> list[tuple]:
         """The table's rows for the ranges in `params` (u, lo, hi, tz), watermarks aside."""
@@ -61,29 +60,46 @@ class Folds:
         rows = self.changes({"u": units, "lo": [bounds[u][0] for u in units],
                              "hi": [bounds[u][1] for u in units], "tz": self.timezone}, corrections)
         rows += [self.watermark(u, bounds[u][1]) for u in units]
-        self.store.insert(self.table, rows, self.columns)
+        self.store.insert(self.kind, rows, self.columns)
 
     def catch_up(self) -> int:
         """Fold every unit's ledger rows past its last folded seq; return the units folded.
 
-        One fold for all of them: a fold's "before" is everything in `facts` outside its
-        ranges, which is exactly what has been folded only when no other range is pending."""
-        if self.table == self.kind and self._timezone_changed():
-            self.store.command(f"TRUNCATE TABLE {self.table}")
-            self.store.insert("projection_settings", [[f"{self.kind}.timezone", self.timezone]],
-                              ["name", "value"])
+        An empty table (new, or its time zone changed) is rebuilt in one INSERT…SELECT and
+        swapped in. Otherwise one fold covers every unit behind: a fold's "before" is
+        everything in `facts` outside its ranges, which is exactly what has been folded only
+        when no other range is pending."""
+        changed = self._timezone_changed()
+        if changed or not self.store.rows(f"SELECT 1 FROM {self.kind} LIMIT 1"):
+            units = int(self.store.scalar("SELECT uniqExact(unit_id) FROM ledger") or 0)
+            if units:
+                self.rebuild_live()
+            if changed:
+                self.store.insert("projection_settings", [[f"{self.kind}.timezone", self.timezone]],
+                                  ["name", "value"])
+            return units
         behind = self.store.rows(
             f"SELECT l.unit_id, d.upto + 1, l.top FROM (SELECT unit_id, max(seq) AS top FROM ledger "
             f"GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
-            f"FROM {self.table} GROUP BY unit_id) AS d USING unit_id WHERE l.top > d.upto",
+            f"FROM {self.kind} GROUP BY unit_id) AS d USING unit_id WHERE l.top > d.upto",
             settings={"join_use_nulls": 0})
         self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind})
         return len(behind)
 
-    def rebuild(self, as_of: dt.datetime | None = None) -> None:
-        """Fill an empty table with the folds of the whole ledger (replay; not the live table)."""
-        self.store.command(f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
+    def rebuild_into(self, target: str, as_of: dt.datetime | None = None) -> None:
+        """Create `target` like the live table and fill it with the folds of the whole ledger
+        as known at `as_of` (replay, and the rebuild of an empty live table)."""
+        self.store.command(f"DROP TABLE IF EXISTS {target}")
+        self.store.command(f"CREATE TABLE {target} AS {self.kind}")
+        self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) "
                            f"{self.rebuild_sql(as_of or FAR_FUTURE)}", {"tz": self.timezone})
+
+    def rebuild_live(self) -> None:
+        """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole."""
+        target = f"{self.kind}_rebuild"
+        self.rebuild_into(target)
+        self.store.command(f"EXCHANGE TABLES {self.kind} AND {target}")
+        self.store.command(f"DROP TABLE {target}")
 
     def _timezone_changed(self) -> bool:
         stored = self.store.rows("SELECT argMax(value, set_at) FROM projection_settings "

@@ -84,9 +84,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
     for folds in (DailyFolds, ItemFolds):
         live = folds.kind
         target = f"{into}_{live}" if into else f"{live}_replay_{uuid.uuid4().hex[:8]}"
-        store.command(f"DROP TABLE IF EXISTS {target}")
-        store.command(f"CREATE TABLE {target} AS {live}")
-        folds(store, timezone, target).rebuild(as_of)
+        folds(store, timezone).rebuild_into(target, as_of)
         if into:
             sums[target] = checksum(store, target, live)
         else:

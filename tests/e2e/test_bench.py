@@ -1,4 +1,5 @@
-"""`jiandu bench --json` runs end to end and prints every DESIGN §9 figure (values not judged)."""
+"""`jiandu bench --json` runs end to end and prints every DESIGN §9 figure (values not judged),
+and with `--scale-to` the same latency figures again on a grown ledger."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ FIGURES = ("events", "e2e_events_per_s", "ceiling_consume_events_per_s", "ceilin
 
 
 def test_bench_prints_every_figure_as_the_last_json_line():
-    result = subprocess.run(jiandu_cmd("bench", "--events", "3000", "--json"), capture_output=True,
-                            text=True, timeout=1200, cwd=ROOT)
+    result = subprocess.run(jiandu_cmd("bench", "--events", "3000", "--scale-to", "6000", "--json"),
+                            capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     print("\n" + json.dumps(figures))
@@ -22,3 +23,8 @@ def test_bench_prints_every_figure_as_the_last_json_line():
     assert figures["events"] == 3000
     assert all(isinstance(v, (int, float)) and v > 0 for v in figures.values())
     assert "①" in result.stderr  # progress is shown while it runs
+    scaled = json.loads(result.stdout.strip().splitlines()[-2])  # the grown ledger's figures
+    assert scaled["scaled_events"] == 6000
+    assert set(scaled) == {"scaled_events", "scaled_replay_events_per_s", "scaled_api_p50_ms",
+                           "scaled_api_p99_ms", "scaled_rss_mb"}
+    assert all(isinstance(v, (int, float)) and v > 0 for v in scaled.values())

@@ -35,7 +35,7 @@ FIGURES = ("events", "e2e_events_per_s", "ceiling_consume_events_per_s", "ceilin
 BATCH = 5000  # events per submission
 NAIVE_TOPIC = "bench.naive"
 # "Queryable" means in the live figures: `items` is the last fold a batch writes, so an event
-# whose seq its unit's `items` watermark has reached is in `facts`, `daily_counts` and `items`.
+# whose seq its unit's `items` watermark has reached is in `facts`, `daily` and `items`.
 FOLDED = ("SELECT count() FROM (SELECT unit_id, seq FROM ledger WHERE event_id IN {ids:Array(UUID)}) AS l "
           "INNER JOIN (SELECT unit_id, max(upto_seq) AS upto FROM items WHERE kind = 'upto' AND unit_id IN "
           "(SELECT unit_id FROM ledger WHERE event_id IN {ids:Array(UUID)}) GROUP BY unit_id) AS w "
@@ -56,12 +56,11 @@ def _peak_rss_mb() -> float:
 
 def _progress(label: str, done: int, total: int) -> None:
     """One self-overwriting progress line on stderr (a line per step when not a terminal)."""
-    tty = sys.stderr.isatty()
-    if not tty and done < total and done % (BATCH * 20):
+    if not sys.stderr.isatty() and done < total and done % (BATCH * 20):
         return
     width = 30
     bar = "█" * (width * done // max(total, 1))
-    print(f"\r{label} [{bar:<{width}}] {done:,}/{total:,}", end="\n" if done >= total or not tty else "",
+    print(f"\r{label} [{bar:<{width}}] {done:,}/{total:,}", end="\n" if done >= total else "",
           file=sys.stderr, flush=True)
 
 

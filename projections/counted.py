@@ -1,7 +1,7 @@
 """What the count-type indicators count, as SQL conditions over one resolved fact.
 
 One definition serves both read paths: `countIf(condition)` over `facts` (any `as_of`) and
-the signed per-day folds in `daily_counts` (the live figures). Additive counts sum across units and
+the signed per-day folds in `daily` (the live figures). Additive counts sum across units and
 days; distinct-person counts keep one row per person so a subtree counts each person once.
 """
 
@@ -52,7 +52,5 @@ def _distinct() -> dict[str, str]:
     return c
 
 
-ADDITIVE = _additive()  # indicator id → condition
+ADDITIVE = _additive()  # indicator id → condition; position in this dict = index in daily.n
 DISTINCT = _distinct()  # indicator id → condition on the person's (type, kind, rank)
-# indicator id → its column in `daily_counts` (migration 0007 lists them; a test checks)
-COUNT_COLUMNS = {name: "n_" + name.replace(".", "_") for name in ADDITIVE}

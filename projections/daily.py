@@ -1,4 +1,4 @@
-"""`daily_counts`: the live count figures, folded per unit and local day as the ledger grows.
+"""`daily`: the live count figures, folded per unit and local day as the ledger grows.
 
 A fold covers a contiguous seq range per unit. It writes +1 rows for each new fact and, for
 every fact a correction or retraction in the range touches, -1 for the version in force
@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from projections.counted import ADDITIVE, COUNT_COLUMNS, COUNTED_TYPES, PERSON_TYPES
+from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
 from projections.folds import FIRST_DAY, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
 from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
 
 COLUMNS = ("unit_id", "day", "person_type", "person_kind", "person_rank", "person_id", "upto_seq",
-           *COUNT_COLUMNS.values(), "pn", "total")
-KEY = "unit_id, day, person_type, person_kind, person_rank, person_id"
+           "n", "pn")
 _FIELDS = ("person_id", "kind", "rank", "form", "category")
 _CHANGE_COLS = "type, unit_id, occurred_at, " + ", ".join(_FIELDS)
 WATERMARK = "'upto'"  # person_type of the rows that only carry a unit's upto_seq
-# A fold's rows that change something (a change's columns can cancel in `total`, not each)
-NONZERO = " OR ".join(["upto_seq > 0", "pn != 0", *(f"{c} != 0" for c in COUNT_COLUMNS.values())])
-SUMS = ", ".join(f"sum({c}) AS {c}" for c in (*COUNT_COLUMNS.values(), "pn", "total"))
-_NO_COUNTS = ", ".join(f"toInt64(0) AS {c}" for c in COUNT_COLUMNS.values())
+_NO_COUNTS = "CAST(([], []), 'Tuple(Array(String), Array(Int64))')"
 
 
 
@@ -56,30 +52,27 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
     """Daily rows from signed fact versions (`changes`), plus each unit's (unit_id, top) seq
     from `watermarks` when given (a live fold adds its watermark rows itself).
 
-    Changes are first summed per distinct (unit, day, fields) combination; each combination
-    gives a counts row and, for a person type, a person row too (one pass over the changes)."""
-    counts = ", ".join(f"if(is_person, 0, toInt64({ADDITIVE[name]}) * cnt) AS {column}"
-                       for name, column in COUNT_COLUMNS.items())
+    Each change gives a counts row and, for a person type, a person row too (one pass)."""
+    ids = str_list(ADDITIVE)
+    flags = ", ".join(f"toInt64({cond}) * sign" for cond in ADDITIVE.values())
     marks = "" if watermarks is None else f"""
         UNION ALL
-        SELECT unit_id, toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0), toInt64(0)
+        SELECT unit_id, toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
         FROM ({watermarks})"""
     return f"""
-    SELECT {KEY}, max(upto) AS upto_seq, {SUMS}
+    SELECT unit_id, day, person_type, person_kind, person_rank, person_id,
+           max(upto) AS upto_seq, sumMap(n) AS n, sum(pn) AS pn
     FROM (
-        SELECT unit_id, day, if(is_person, type, '') AS person_type, if(is_person, kind, '') AS person_kind,
-               if(is_person, rank, '') AS person_rank, if(is_person, pid, '') AS person_id, toUInt64(0) AS upto,
-               {counts}, if(is_person, cnt, toInt64(0)) AS pn, {" + ".join((*COUNT_COLUMNS.values(), "pn"))} AS total
-        FROM (
-            SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, type, kind, rank, form, category,
-                   if(type IN {str_list(PERSON_TYPES)}, person_id, '') AS pid, sum(sign) AS cnt
-            FROM ({changes})
-            GROUP BY unit_id, day, type, kind, rank, form, category, pid
-            HAVING cnt != 0)
+        SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
+               if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
+               if(is_person, c.person_id, '') AS person_id, toUInt64(0) AS upto,
+               if(is_person, {_NO_COUNTS}, CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))')) AS n,
+               if(is_person, sign, toInt64(0)) AS pn
+        FROM ({changes}) AS c
         ARRAY JOIN if(type IN {str_list(PERSON_TYPES)}, [0, 1], [0]) AS is_person{marks}
     )
-    GROUP BY {KEY}
-    HAVING {NONZERO}"""
+    GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
+    HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
 
 
 FOLD_SQL = _fold_sql(_changes())  # ranges with corrections or retractions (of the targets {t})
@@ -93,9 +86,9 @@ def rebuild_sql(as_of: dt.datetime) -> str:
 
 
 class DailyFolds(Folds):
-    """The per-unit, per-day count folds (`daily_counts`)."""
+    """The per-unit, per-day count folds (`daily`)."""
 
-    kind = "daily_counts"
+    kind = "daily"
     columns = COLUMNS
 
     def changes(self, params: dict, corrections: bool) -> list[tuple]:
@@ -103,7 +96,7 @@ class DailyFolds(Folds):
         return self.store.rows(FOLD_SQL if touched else PLAIN_FOLD_SQL, params | {"t": touched})
 
     def watermark(self, unit: str, top: int) -> tuple:
-        return (unit, FIRST_DAY, "upto", "", "", "", top, *[0] * len(COUNT_COLUMNS), 0, 0)
+        return (unit, FIRST_DAY, "upto", "", "", "", top, ([], []), 0)
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)

@@ -20,8 +20,7 @@ from domain.indicators import (
     largest_remainder_shares,
     percent,
 )
-from projections.counted import ADDITIVE, COUNT_COLUMNS, COUNTED_TYPES, DISTINCT
-from projections.daily import SUMS as DAILY_SUMS
+from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT
 from projections.daily import WATERMARK
 from projections.hierarchy import HierarchySource
 from projections.items import WATERMARK as ITEM_WATERMARK
@@ -214,21 +213,24 @@ class _Ctx:
                         f"WHERE {self.period()} GROUP BY k")
 
     def live_counts(self) -> dict[str, dict[str, Any]]:
-        """The same figures as `counts` for as_of = now, summed from the `daily_counts` folds."""
+        """The same figures as `counts` for as_of = now, summed from the `daily` folds."""
         key = "formatDateTime(day, '%Y-%m')" if self.group_by == "month" else "scope_key"
-        totals = ", ".join(f"sum({column}) AS `{name}`" for name, column in COUNT_COLUMNS.items())
         persons = ",\n".join(f"uniqExactIf(person_id, pn > 0 AND {cond}) AS `{name}`"
                               for name, cond in DISTINCT.items())
         days = " AND ".join([f"person_type != {WATERMARK}"] + [f"day {op} {day_bound(d)}" for op, d in
                                       ((">=", self.from_day), ("<", self.to_day)) if d is not None])
-        return self.run(f"""
-            SELECT k, {totals}, {persons} FROM (
+        found = self.run(f"""
+            SELECT k, sumMap(n) AS _n, {persons} FROM (
                 SELECT {key} AS k, person_type AS type, person_kind AS kind, person_rank AS rank,
-                       person_id, {DAILY_SUMS}
-                FROM {self._in_scope("daily_counts", days)}
+                       person_id, sumMap(n) AS n, sum(pn) AS pn
+                FROM {self._in_scope("daily", days)}
                 GROUP BY k, type, kind, rank, person_id
-                HAVING total != 0)  -- folds that cancelled out: no facts left
+                HAVING notEmpty(n.1) OR pn != 0)  -- folds that cancelled out: no facts left
             GROUP BY k""")
+        for values in found.values():
+            names, counts = values.pop("_n")
+            values.update(zip(names, counts, strict=True))
+        return found
 
     def _in_scope(self, source: str, where: str) -> str:
         """Rows of `source` (unit_id, day, …) meeting `where`, in the scope, with its `scope_key`."""

@@ -84,7 +84,7 @@ class ClickHouseLedger:
 
     def project(self, keys: list[tuple[str, int]], corrections: bool = True) -> None:
         """Fold just-written ledger rows into `facts` (through `facts_source`), then the live
-        folds (`daily_counts`, `items`).
+        folds (`daily`, `items`).
 
         `corrections=False` promises the rows hold no correction or retraction."""
         if not keys:
@@ -103,7 +103,7 @@ class ClickHouseLedger:
         self.items.fold(bounds, corrections)
 
     def catch_up(self) -> int:
-        """Project every ledger row that `facts`, `daily_counts` or `items` lacks (a crash between inserts)."""
+        """Project every ledger row that `facts`, `daily` or `items` lacks (a crash between inserts)."""
         behind = [u for u, in self.store.rows(
             "SELECT unit_id FROM (SELECT unit_id, count() AS n FROM ledger GROUP BY unit_id) AS l "
             "LEFT JOIN (SELECT unit_id, count() AS n FROM facts GROUP BY unit_id) AS f USING unit_id "

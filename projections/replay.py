@@ -11,7 +11,6 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
-from projections import daily
 from projections.daily import DailyFolds
 from projections.items import ItemFolds
 from projections.store import ClickHouseStore
@@ -28,14 +27,16 @@ def columns(store: ClickHouseStore, table: str) -> list[str]:
 
 # Tables whose stored rows depend on how far merges got: checksum their merged form instead.
 MERGED_FORM = {
-    "daily_counts": (f"SELECT {daily.KEY}, max(upto_seq) AS upto_seq, {daily.SUMS} "
-                     f"FROM {{table}} GROUP BY {daily.KEY} HAVING {daily.NONZERO}"),
+    "daily": "SELECT unit_id, day, person_type, person_kind, person_rank, person_id, "
+             "max(upto_seq) AS upto, sumMap(n) AS n, sum(pn) AS pn FROM {table} "
+             "GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id "
+             "HAVING upto > 0 OR notEmpty(n.1) OR pn != 0",
     "items": "SELECT kind, unit_id, day, due, is_closed, closed_day, method, max(upto_seq) AS upto, "
              "sum(n) AS n, sum(pct) AS pct FROM {table} "
              "GROUP BY kind, unit_id, day, due, is_closed, closed_day, method "
              "HAVING upto > 0 OR n != 0 OR pct != 0",
 }
-MERGED_COLUMNS = {"daily_counts": ", ".join(daily.COLUMNS),
+MERGED_COLUMNS = {"daily": "unit_id, day, person_type, person_kind, person_rank, person_id, upto, n, pn",
                   "items": "kind, unit_id, day, due, is_closed, closed_day, method, upto, n, pct"}
 
 

@@ -1,4 +1,4 @@
-"""The live figures (`daily_counts` and `items` folds) equal the full recomputation from `facts`, on
+"""The live figures (`daily` and `items` folds) equal the full recomputation from `facts`, on
 real chDB.
 
 The live path serves every indicator request without `as_of`; the `facts` path serves `as_of`.
@@ -201,17 +201,17 @@ def test_a_changed_time_zone_refolds_days(chdb_store):
              "subject_id": "s1", "occurred_at": "2024-02-01T01:30:00+08:00",
              "payload": {"channel": "letter", "category": "appeal"}}]
     _ingest(chdb_store, late, [])
-    before = checksum(chdb_store, "daily_counts")
+    before = checksum(chdb_store, "daily")
     try:
         ClickHouseLedger(chdb_store, "UTC").catch_up()
-        january = chdb_store.rows("SELECT day FROM daily_counts WHERE unit_id = {u:String} AND person_type = ''",
+        january = chdb_store.rows("SELECT day FROM daily WHERE unit_id = {u:String} AND person_type = ''",
                                   {"u": prefix + "c1"})
         assert january == [(dt.date(2024, 1, 31),)]  # 17:30 UTC on the 31st, 01:30 on the 1st in Beijing
-        assert checksum(chdb_store, "daily_counts") != before
+        assert checksum(chdb_store, "daily") != before
     finally:
         ClickHouseLedger(chdb_store, "Asia/Shanghai").catch_up()
-    assert checksum(chdb_store, "daily_counts") == before
-    assert chdb_store.rows("SELECT day FROM daily_counts WHERE unit_id = {u:String} AND person_type = ''",
+    assert checksum(chdb_store, "daily") == before
+    assert chdb_store.rows("SELECT day FROM daily WHERE unit_id = {u:String} AND person_type = ''",
                            {"u": prefix + "c1"}) == [(dt.date(2024, 2, 1),)]
     replay(chdb_store)  # a rebuild from the ledger gives the same folds, row for row
-    assert checksum(chdb_store, "daily_counts") == before
+    assert checksum(chdb_store, "daily") == before

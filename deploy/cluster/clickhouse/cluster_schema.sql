@@ -1,6 +1,6 @@
 -- jiandu schema for the ClickHouse cluster `jiandu` (1 shard × 3 replicas, see config.d/cluster.xml).
 --
--- The same tables and columns as projections/migrations/0001_ledger.sql … 0007_daily_counts.sql,
+-- The same tables and columns as projections/migrations/0001_ledger.sql … 0006_items.sql,
 -- made replicated:
 --   * ledger and facts: a ReplicatedMergeTree `<name>_local` on every node, and a Distributed
 --     table under the name jiandu queries (`ledger`, `facts`), sharded by cityHash64(unit_id)
@@ -219,12 +219,11 @@ CREATE TABLE IF NOT EXISTS jiandu.schema_migrations ON CLUSTER jiandu
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/schema_migrations', '{replica}')
 ORDER BY name;
 
--- ----------------------------------------------------- 0005_daily, 0007_daily_counts
--- Live count folds per unit and local day (projections/daily.py), `daily_counts` (0007 replaced
--- 0005's `daily`, which a cluster never needs). Replicated under its own name: with one shard
--- every replica holds every unit. Sharding it like `facts` would need the fold's reads to stay
--- shard-local (a `daily_counts_local` + Distributed pair), not done yet.
-CREATE TABLE IF NOT EXISTS jiandu.daily_counts ON CLUSTER jiandu
+-- ---------------------------------------------------------------------------- 0005_daily
+-- Live count folds per unit and local day (projections/daily.py). Replicated under its own
+-- name: with one shard every replica holds every unit. Sharding it like `facts` would need the
+-- fold's reads to stay shard-local (a `daily_local` + Distributed pair), not done yet.
+CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
 (
     unit_id      String,
     day          Date32,
@@ -233,36 +232,10 @@ CREATE TABLE IF NOT EXISTS jiandu.daily_counts ON CLUSTER jiandu
     person_rank  LowCardinality(String),
     person_id    String,
     upto_seq     SimpleAggregateFunction(max, UInt64),
-    n_petitions_received           SimpleAggregateFunction(sum, Int64),
-    n_petitions_accusation         SimpleAggregateFunction(sum, Int64),
-    n_clues_registered             SimpleAggregateFunction(sum, Int64),
-    n_cases_filed                  SimpleAggregateFunction(sum, Int64),
-    n_cases_closed                 SimpleAggregateFunction(sum, Int64),
-    n_four_forms_total             SimpleAggregateFunction(sum, Int64),
-    n_transfers_procuratorate      SimpleAggregateFunction(sum, Int64),
-    n_suggestions_issued           SimpleAggregateFunction(sum, Int64),
-    n_rectification_opened         SimpleAggregateFunction(sum, Int64),
-    n_rectification_closed         SimpleAggregateFunction(sum, Int64),
-    n_talks_total                  SimpleAggregateFunction(sum, Int64),
-    n_cases_filed_provincial       SimpleAggregateFunction(sum, Int64),
-    n_cases_filed_bureau           SimpleAggregateFunction(sum, Int64),
-    n_cases_filed_county           SimpleAggregateFunction(sum, Int64),
-    n_cases_filed_township         SimpleAggregateFunction(sum, Int64),
-    n_cases_filed_general          SimpleAggregateFunction(sum, Int64),
-    n_cases_filed_village          SimpleAggregateFunction(sum, Int64),
-    n_cases_filed_other            SimpleAggregateFunction(sum, Int64),
-    n_four_forms_form1             SimpleAggregateFunction(sum, Int64),
-    n_four_forms_form2             SimpleAggregateFunction(sum, Int64),
-    n_four_forms_form3             SimpleAggregateFunction(sum, Int64),
-    n_four_forms_form4             SimpleAggregateFunction(sum, Int64),
-    n_talks_reminder               SimpleAggregateFunction(sum, Int64),
-    n_talks_admonition             SimpleAggregateFunction(sum, Int64),
-    n_talks_supervision            SimpleAggregateFunction(sum, Int64),
-    n_talks_integrity              SimpleAggregateFunction(sum, Int64),
-    pn           SimpleAggregateFunction(sum, Int64),
-    total        SimpleAggregateFunction(sum, Int64)
+    n            SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(Int64))),
+    pn           SimpleAggregateFunction(sum, Int64)
 )
-ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/daily_counts', '{replica}')
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/daily', '{replica}')
 ORDER BY (unit_id, day, person_type, person_kind, person_rank, person_id);
 
 CREATE TABLE IF NOT EXISTS jiandu.projection_settings ON CLUSTER jiandu

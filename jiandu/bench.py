@@ -34,14 +34,14 @@ FIGURES = ("events", "e2e_events_per_s", "ceiling_consume_events_per_s", "ceilin
            "api_p50_ms", "api_p99_ms", "rss_mb")
 BATCH = 5000  # events per submission
 NAIVE_TOPIC = "bench.naive"
-# "Queryable" means in the live figures: `items` is the last fold a batch writes, so an event
-# whose seq its unit's `items` watermark has reached is in `facts`, `daily` and `items`.
+# "Queryable" means in the live figures: `daily` is the last fold a batch writes, so an event
+# whose seq its unit's `daily` watermark has reached is in `facts`, `items` and `daily`.
 FOLDED = ("SELECT count() FROM (SELECT unit_id, seq FROM ledger WHERE event_id IN {ids:Array(UUID)}) AS l "
-          "INNER JOIN (SELECT unit_id, max(upto_seq) AS upto FROM items WHERE kind = 'upto' AND unit_id IN "
+          "INNER JOIN (SELECT unit_id, max(upto_seq) AS upto FROM daily WHERE person_type = 'upto' AND unit_id IN "
           "(SELECT unit_id FROM ledger WHERE event_id IN {ids:Array(UUID)}) GROUP BY unit_id) AS w "
           "USING unit_id WHERE l.seq <= w.upto")
 UNFOLDED = ("SELECT count() FROM (SELECT unit_id, max(seq) AS top FROM ledger GROUP BY unit_id) AS l "
-            "LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto FROM items WHERE kind = 'upto' GROUP BY unit_id) AS w "
+            "LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto FROM daily WHERE person_type = 'upto' GROUP BY unit_id) AS w "
             "USING unit_id WHERE l.top > w.upto SETTINGS join_use_nulls = 0")
 RAW_TOPIC = "bench.raw"
 

@@ -99,8 +99,10 @@ class ClickHouseLedger:
         self.store.command(f"INSERT INTO facts SELECT * FROM facts_source WHERE {SEQ_RANGES}",
                            {"u": units, "lo": [bounds[u][0] for u in units],
                             "hi": [bounds[u][1] for u in units]})
-        self.daily.fold(bounds, corrections)
+        # Items before counts: a reader that sees a batch's counts sees its items too (the
+        # count figures are what dashboards and clients wait on).
         self.items.fold(bounds, corrections)
+        self.daily.fold(bounds, corrections)
 
     def catch_up(self) -> int:
         """Project every ledger row that `facts`, `daily` or `items` lacks (a crash between inserts)."""
@@ -113,7 +115,7 @@ class ClickHouseLedger:
                 "INSERT INTO facts SELECT * FROM facts_source WHERE unit_id IN {u:Array(String)} "
                 "AND (unit_id, seq) NOT IN (SELECT unit_id, seq FROM facts WHERE unit_id IN {u:Array(String)})",
                 {"u": behind[i:i + 500]})
-        return len(behind) + self.daily.catch_up() + self.items.catch_up()
+        return len(behind) + self.items.catch_up() + self.daily.catch_up()
 
     def reject(self, rows: list[dict[str, Any]]) -> None:
         self.store.insert_columns("dlq", {c: [r[c] for r in rows] for c in DLQ_COLUMNS})

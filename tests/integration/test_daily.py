@@ -139,7 +139,7 @@ def test_live_figures_equal_the_recomputation_after_corrections_and_retractions(
 
 
 def _crash_in_fold_then_restart(store, monkeypatch, folds: str, event: dict, unit: str):
-    """Ingest `event` with the `folds` fold (daily or items) dying after the inserts before it;
+    """Ingest `event` with the `folds` fold (items, then daily) dying after the inserts before it;
     return the unit's figures then, and after two restarts (the second must fold nothing more)."""
     ingestor = Ingestor(ClickHouseLedger(store))
     ingestor.load()

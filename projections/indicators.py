@@ -81,7 +81,7 @@ class IndicatorQuery:
 
 
 class IndicatorService:
-    """Computes indicator rows with SQL over the `facts` projection."""
+    """Computes indicator rows: live from the folds (`daily`, `items`), `as_of` from `facts`."""
 
     def __init__(self, store: ClickHouseStore, hierarchy: HierarchySource, timezone: str = "Asia/Shanghai"):
         self.store = store

@@ -187,21 +187,20 @@ class _Ctx:
     to_day: dt.date | None = None
     scope: str | None = None  # a `scopes` subquery for large scopes; literals otherwise
 
-    def key(self, time_col: str = "occurred_at") -> str:
+    def key(self) -> str:
         if self.group_by == "month":
-            return f"formatDateTime(toTimeZone({time_col}, '{self.service.tz_name}'), '%Y-%m')"
+            return f"formatDateTime(toTimeZone(occurred_at, '{self.service.tz_name}'), '%Y-%m')"
         return "key"
 
-    def period(self, col: str = "occurred_at") -> str:
-        return (f"{col} >= toDateTime64({ts(self.lo)}, 3, 'UTC') "
-                f"AND {col} < toDateTime64({ts(self.hi)}, 3, 'UTC')")
+    def period(self) -> str:
+        return (f"occurred_at >= toDateTime64({ts(self.lo)}, 3, 'UTC') "
+                f"AND occurred_at < toDateTime64({ts(self.hi)}, 3, 'UTC')")
 
-    def scoped(self, types: tuple[str, ...], unit_expr: str = "unit_id",
-               fields: tuple[str, ...] | None = None) -> str:
-        resolved = resolved_sql(types, self.as_of, fields=FIELDS if fields is None else fields)
+    def scoped(self, types: tuple[str, ...]) -> str:
+        resolved = resolved_sql(types, self.as_of, fields=FIELDS)
         if self.scope:
-            return scoped_join_sql(resolved, self.scope, self.service.tz_name, unit_expr)
-        return scoped_sql(resolved, self.spans, self.service.local_midnight, unit_expr)
+            return scoped_join_sql(resolved, self.scope, self.service.tz_name)
+        return scoped_sql(resolved, self.spans, self.service.local_midnight)
 
     def run(self, sql: str, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
         result = (store or self.service.store).dicts(sql, settings=API_QUERY_SETTINGS)

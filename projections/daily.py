@@ -24,7 +24,6 @@ WATERMARK = "'upto'"  # person_type of the rows that only carry a unit's upto_se
 _NO_COUNTS = "CAST(([], []), 'Tuple(Array(String), Array(Int64))')"
 
 
-
 # The targets of the corrections and retractions in the fold's ranges: looked up first and
 # passed as {t}, so a batch without any takes the plain fold.
 TOUCHED_SQL = ("SELECT DISTINCT target_id FROM ledger WHERE " + SEQ_RANGES
@@ -90,6 +89,11 @@ class DailyFolds(Folds):
 
     kind = "daily"
     columns = COLUMNS
+    merged_form = ("SELECT unit_id, day, person_type, person_kind, person_rank, person_id, "
+                   "max(upto_seq) AS upto, sumMap(n) AS n, sum(pn) AS pn FROM {table} "
+                   "GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id "
+                   "HAVING upto > 0 OR notEmpty(n.1) OR pn != 0")
+    merged_columns = "unit_id, day, person_type, person_kind, person_rank, person_id, upto, n, pn"
 
     def changes(self, params: dict, corrections: bool) -> list[tuple]:
         touched = [r[0] for r in self.store.rows(TOUCHED_SQL, params)] if corrections else []

@@ -34,6 +34,10 @@ class Folds:
 
     kind = ""  # the live table's name, and the key of its recorded settings
     columns: tuple[str, ...] = ()
+    # The table's rows as fully merged (what checksums compare: independent of merge progress),
+    # a SELECT over `{table}` giving `merged_columns`.
+    merged_form = ""
+    merged_columns = ""
 
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai"):
         self.store = store

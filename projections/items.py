@@ -106,6 +106,9 @@ class ItemFolds(Folds):
 
     kind = "items"
     columns = COLUMNS
+    merged_form = (f"SELECT {STATE_COLUMNS}, max(upto_seq) AS upto, sum(n) AS n, sum(pct) AS pct "
+                   f"FROM {{table}} GROUP BY {STATE_COLUMNS} HAVING upto > 0 OR n != 0 OR pct != 0")
+    merged_columns = f"{STATE_COLUMNS}, upto, n, pct"
 
     def changes(self, params: dict, corrections: bool) -> list[tuple]:
         # A closure or progress report changes an older item: always both sides, for the

@@ -25,28 +25,15 @@ def columns(store: ClickHouseStore, table: str) -> list[str]:
                                      "AND table = {t:String} ORDER BY position", {"t": table})]
 
 
-# Tables whose stored rows depend on how far merges got: checksum their merged form instead.
-MERGED_FORM = {
-    "daily": "SELECT unit_id, day, person_type, person_kind, person_rank, person_id, "
-             "max(upto_seq) AS upto, sumMap(n) AS n, sum(pn) AS pn FROM {table} "
-             "GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id "
-             "HAVING upto > 0 OR notEmpty(n.1) OR pn != 0",
-    "items": "SELECT kind, unit_id, day, due, is_closed, closed_day, method, max(upto_seq) AS upto, "
-             "sum(n) AS n, sum(pct) AS pct FROM {table} "
-             "GROUP BY kind, unit_id, day, due, is_closed, closed_day, method "
-             "HAVING upto > 0 OR n != 0 OR pct != 0",
-}
-MERGED_COLUMNS = {"daily": "unit_id, day, person_type, person_kind, person_rank, person_id, upto, n, pn",
-                  "items": "kind, unit_id, day, due, is_closed, closed_day, method, upto, n, pct"}
+LIVE_FOLDS = {folds.kind: folds for folds in (DailyFolds, ItemFolds)}
 
 
 def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str:
     """Row count and an order-independent hash of every row; `kind` is the projection a
     differently named table (a replay target) holds."""
-    kind = kind or table
-    if kind in MERGED_FORM:
-        source = f"({MERGED_FORM[kind].format(table=table)})"
-        cols = MERGED_COLUMNS[kind]
+    folds = LIVE_FOLDS.get(kind or table)
+    if folds:  # stored rows depend on how far merges got: checksum the merged form instead
+        source, cols = f"({folds.merged_form.format(table=table)})", folds.merged_columns
     else:
         source, cols = table, ", ".join(f"`{c}`" for c in columns(store, table))
     count, digest = store.rows(f"SELECT count(), sum(cityHash64(toString(tuple({cols})))) FROM {source}")[0]
@@ -82,8 +69,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
         store.command(f"DROP TABLE {target}")
         sums[table] = checksum(store, table)
     # The live folds, from the ledger and the (now rebuilt) facts, each into a fresh table.
-    for folds in (DailyFolds, ItemFolds):
-        live = folds.kind
+    for live, folds in LIVE_FOLDS.items():
         target = f"{into}_{live}" if into else f"{live}_replay_{uuid.uuid4().hex[:8]}"
         folds(store, timezone).rebuild_into(target, as_of)
         if into:

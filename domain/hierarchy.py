@@ -52,7 +52,8 @@ class Hierarchy:
 
     def _reset_caches(self) -> None:
         self._segments_cache: dict[str, list[tuple[dt.date, dt.date, str | None]]] = {}
-        self._span_cache: dict[tuple[str, str], tuple[Span, ...]] = {}
+        self._by_ancestor: dict[str, list[Span]] | None = None
+        self._up_cache: dict[str, tuple[tuple[str, Span], ...]] = {}
 
     # -- folding unit events -------------------------------------------------
     def register(self, unit_id: str, name: str, level: str, parent_id: str | None,
@@ -125,7 +126,34 @@ class Hierarchy:
     def subtree_spans(self, ancestor_id: str) -> list[Span]:
         """Every (unit, date range) under `ancestor_id`, keyed by the child it rolls up through."""
         self.get(ancestor_id)
-        return [span for unit_id in self.units for span in self._spans(unit_id, ancestor_id)]
+        if self._by_ancestor is None:
+            self._by_ancestor = {}
+            for ancestor, span in self.ancestry():
+                self._by_ancestor.setdefault(ancestor, []).append(span)
+        return list(self._by_ancestor.get(ancestor_id, ()))
+
+    def ancestry(self) -> list[tuple[str, Span]]:
+        """Every (ancestor, span) pair of `subtree_spans`, for all ancestors at once: each unit
+        under each unit it ever rolls up to (itself included), walked upwards, so the cost is
+        units × depth rather than units²."""
+        return [pair for unit_id in self.units for pair in self._up(unit_id)]
+
+    def _up(self, unit_id: str, visiting: frozenset[str] = frozenset()) -> tuple[tuple[str, Span], ...]:
+        cached = self._up_cache.get(unit_id)
+        if cached is not None:
+            return cached
+        pairs = [(unit_id, Span(unit_id, BEGIN, END, unit_id))]
+        for start, end, parent in self._segments(unit_id):
+            if parent is None or parent not in self.units or parent in visiting | {unit_id}:
+                continue  # a root, an unknown parent, or a cycle in bad data
+            for ancestor, up in self._up(parent, visiting | {unit_id}):
+                lo, hi = max(start, up.start), min(end, up.end)
+                if lo < hi and ancestor != unit_id:
+                    pairs.append((ancestor, Span(unit_id, lo, hi, unit_id if ancestor == parent else up.key)))
+        result = tuple(pairs)
+        if not visiting:
+            self._up_cache[unit_id] = result
+        return result
 
     def _segments(self, unit_id: str) -> list[tuple[dt.date, dt.date, str | None]]:
         cached = self._segments_cache.get(unit_id)
@@ -138,25 +166,3 @@ class Hierarchy:
                 cached.append((start, end, link.parent_id))
             self._segments_cache[unit_id] = cached
         return cached
-
-    def _spans(self, unit_id: str, ancestor_id: str,
-               visiting: frozenset[str] = frozenset()) -> tuple[Span, ...]:
-        if unit_id == ancestor_id:
-            return (Span(unit_id, BEGIN, END, unit_id),)
-        cached = self._span_cache.get((unit_id, ancestor_id))
-        if cached is not None:
-            return cached
-        if unit_id in visiting:  # a cycle in bad data: stop rather than recurse forever
-            return ()
-        spans = []
-        for start, end, parent in self._segments(unit_id):
-            if parent is None or parent not in self.units:
-                continue
-            for up in self._spans(parent, ancestor_id, visiting | {unit_id}):
-                lo, hi = max(start, up.start), min(end, up.end)
-                if lo < hi:
-                    key = unit_id if parent == ancestor_id else up.key
-                    spans.append(Span(unit_id, lo, hi, key))
-        result = tuple(spans)
-        self._span_cache[(unit_id, ancestor_id)] = result
-        return result

@@ -40,17 +40,24 @@ def _additive() -> dict[str, str]:
     return c
 
 
-def _distinct() -> dict[str, str]:
-    c = {
-        "sanctions.persons": "type = 'sanction_imposed'",
-        "sanctions.party": "type = 'sanction_imposed' AND kind = 'party'",
-        "sanctions.government": "type = 'sanction_imposed' AND kind = 'government'",
-        "integrity_files.persons": "type = 'integrity_file_updated'",
+def _persons() -> dict[str, tuple[str, str | None, str | None]]:
+    """Distinct-person indicator id → (type, kind, rank) a person's fact must have; None: any."""
+    c: dict[str, tuple[str, str | None, str | None]] = {
+        "sanctions.persons": ("sanction_imposed", None, None),
+        "sanctions.party": ("sanction_imposed", "party", None),
+        "sanctions.government": ("sanction_imposed", "government", None),
+        "integrity_files.persons": ("integrity_file_updated", None, None),
     }
     for r in RANKS:
-        c[f"sanctions.{r}"] = f"type = 'sanction_imposed' AND rank = '{r}'"
+        c[f"sanctions.{r}"] = ("sanction_imposed", None, r)
     return c
 
 
+def _condition(type_: str, kind: str | None, rank: str | None) -> str:
+    return " AND ".join([f"type = '{type_}'"] + [f"{col} = '{v}'" for col, v in (("kind", kind), ("rank", rank))
+                                                  if v is not None])
+
+
 ADDITIVE = _additive()  # indicator id → condition; position in this dict = index in daily.n
-DISTINCT = _distinct()  # indicator id → condition on the person's (type, kind, rank)
+PERSONS = _persons()  # indicator id → (type, kind, rank), None for any
+DISTINCT = {name: _condition(*key) for name, key in PERSONS.items()}  # the same, as SQL conditions

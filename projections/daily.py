@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from projections.ancestry import rollup_sql
 from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
 from projections.folds import FIRST_DAY, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
 from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
 
-COLUMNS = ("unit_id", "day", "person_type", "person_kind", "person_rank", "person_id", "upto_seq",
-           "n", "pn")
+KEY = "unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_id"
+COLUMNS = (*KEY.split(", "), "upto_seq", "n", "pn")
 _FIELDS = ("person_id", "kind", "rank", "form", "category")
 _CHANGE_COLS = "type, unit_id, occurred_at, " + ", ".join(_FIELDS)
 WATERMARK = "'upto'"  # person_type of the rows that only carry a unit's upto_seq
@@ -51,26 +52,31 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
     """Daily rows from signed fact versions (`changes`), plus each unit's (unit_id, top) seq
     from `watermarks` when given (a live fold adds its watermark rows itself).
 
-    Each change gives a counts row and, for a person type, a person row too (one pass)."""
+    Each change gives a counts row and, for a person type, a person row too (one pass); the
+    unit's rows are then written under every unit whose subtree holds it (`rollup_sql`)."""
     ids = str_list(ADDITIVE)
     flags = ", ".join(f"toInt64({cond}) * sign" for cond in ADDITIVE.values())
     marks = "" if watermarks is None else f"""
         UNION ALL
-        SELECT unit_id, toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
+        SELECT unit_id, '', '', toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
         FROM ({watermarks})"""
+    per_unit = f"""
+        SELECT unit_id, day, person_type, person_kind, person_rank, person_id, toUInt64(0) AS upto,
+               sumMap(n) AS n, sum(pn) AS pn
+        FROM (
+            SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
+                   if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
+                   if(is_person, c.person_id, '') AS person_id,
+                   if(is_person, {_NO_COUNTS}, CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))')) AS n,
+                   if(is_person, sign, toInt64(0)) AS pn
+            FROM ({changes}) AS c
+            ARRAY JOIN if(type IN {str_list(PERSON_TYPES)}, [0, 1], [0]) AS is_person)
+        GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
+        HAVING notEmpty(n.1) OR pn != 0"""
     return f"""
-    SELECT unit_id, day, person_type, person_kind, person_rank, person_id,
-           max(upto) AS upto_seq, sumMap(n) AS n, sum(pn) AS pn
-    FROM (
-        SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
-               if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
-               if(is_person, c.person_id, '') AS person_id, toUInt64(0) AS upto,
-               if(is_person, {_NO_COUNTS}, CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))')) AS n,
-               if(is_person, sign, toInt64(0)) AS pn
-        FROM ({changes}) AS c
-        ARRAY JOIN if(type IN {str_list(PERSON_TYPES)}, [0, 1], [0]) AS is_person{marks}
-    )
-    GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
+    SELECT {KEY}, max(upto) AS upto_seq, sumMap(n) AS n, sum(pn) AS pn
+    FROM ({rollup_sql(per_unit, "day, person_type, person_kind, person_rank, person_id, upto, n, pn")}{marks})
+    GROUP BY {KEY}
     HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
 
 
@@ -89,18 +95,16 @@ class DailyFolds(Folds):
 
     kind = "daily"
     columns = COLUMNS
-    merged_form = ("SELECT unit_id, day, person_type, person_kind, person_rank, person_id, "
-                   "max(upto_seq) AS upto, sumMap(n) AS n, sum(pn) AS pn FROM {table} "
-                   "GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id "
-                   "HAVING upto > 0 OR notEmpty(n.1) OR pn != 0")
-    merged_columns = "unit_id, day, person_type, person_kind, person_rank, person_id, upto, n, pn"
+    merged_form = (f"SELECT {KEY}, max(upto_seq) AS upto, sumMap(n) AS n, sum(pn) AS pn FROM {{table}} "
+                   f"GROUP BY {KEY} HAVING upto > 0 OR notEmpty(n.1) OR pn != 0")
+    merged_columns = f"{KEY}, upto, n, pn"
 
     def changes(self, params: dict, corrections: bool) -> list[tuple]:
         touched = [r[0] for r in self.store.rows(TOUCHED_SQL, params)] if corrections else []
         return self.store.rows(FOLD_SQL if touched else PLAIN_FOLD_SQL, params | {"t": touched})
 
     def watermark(self, unit: str, top: int) -> tuple:
-        return (unit, FIRST_DAY, "upto", "", "", "", top, ([], []), 0)
+        return (unit, "", "", FIRST_DAY, "upto", "", "", "", top, ([], []), 0)
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)

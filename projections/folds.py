@@ -5,6 +5,10 @@ changes the ranges make from `facts` (`changes`); one watermark row per unit, wh
 is its range's top, is added, and everything is written back as ONE insert, so the changes and
 their source position land together or not at all. `catch_up` folds exactly what lies past
 each unit's last `upto_seq` (after a crash, or a time-zone change).
+
+Rows are written under every unit whose subtree holds the fact's unit (`projections.ancestry`),
+so they depend on the hierarchy: each fold names the hierarchy version (`tree`) it joins, the
+table records the version it was written with, and a different one (a unit moved) rebuilds it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from projections.ancestry import AncestryTable
 from projections.resolved import FAR_FUTURE
 from projections.store import ClickHouseStore
 
@@ -39,12 +44,13 @@ class Folds:
     merged_form = ""
     merged_columns = ""
 
-    def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai"):
+    def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", trees: AncestryTable | None = None):
         self.store = store
         self.timezone = timezone
+        self.trees = trees or AncestryTable(store)
 
     def changes(self, params: dict, corrections: bool) -> list[tuple]:
-        """The table's rows for the ranges in `params` (u, lo, hi, tz), watermarks aside."""
+        """The table's rows for the ranges in `params` (u, lo, hi, tz, tree), watermarks aside."""
         raise NotImplementedError
 
     def watermark(self, unit: str, top: int) -> tuple:
@@ -54,58 +60,86 @@ class Folds:
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         raise NotImplementedError
 
-    def fold(self, bounds: Mapping[str, tuple[int, int]], corrections: bool = True) -> None:
-        """Fold each unit's ledger rows lo..hi (already in `facts`) into the table, atomically.
+    def fold(self, bounds: Mapping[str, tuple[int, int]], tree: str, corrections: bool = True) -> None:
+        """Fold each unit's ledger rows lo..hi (already in `facts`) into the table, atomically,
+        under the hierarchy version `tree` (rebuilding the table instead when it was written
+        with another version that this fold cannot extend).
 
         `corrections=False` promises the ranges hold no correction or retraction."""
-        if not bounds:
+        if not bounds or self._rebuilt_for(tree):
             return
         units = list(bounds)
         rows = self.changes({"u": units, "lo": [bounds[u][0] for u in units],
-                             "hi": [bounds[u][1] for u in units], "tz": self.timezone}, corrections)
+                             "hi": [bounds[u][1] for u in units], "tz": self.timezone, "tree": tree}, corrections)
         rows += [self.watermark(u, bounds[u][1]) for u in units]
         self.store.insert(self.kind, rows, self.columns)
 
-    def catch_up(self) -> int:
+    def catch_up(self, tree: str) -> int:
         """Fold every unit's ledger rows past its last folded seq; return the units folded.
 
         An empty table (new, or its time zone changed) is rebuilt in one INSERT…SELECT and
         swapped in. Otherwise one fold covers every unit behind: a fold's "before" is
         everything in `facts` outside its ranges, which is exactly what has been folded only
         when no other range is pending."""
-        changed = self._timezone_changed()
+        changed = self._setting("timezone") != self.timezone
         if changed or not self.store.rows(f"SELECT 1 FROM {self.kind} LIMIT 1"):
             units = int(self.store.scalar("SELECT uniqExact(unit_id) FROM ledger") or 0)
             if units:
-                self.rebuild_live()
+                self.rebuild_live(tree)
             if changed:
-                self.store.insert("projection_settings", [[f"{self.kind}.timezone", self.timezone]],
-                                  ["name", "value"])
+                self._record("timezone", self.timezone)
             return units
+        if self._rebuilt_for(tree):
+            return int(self.store.scalar("SELECT uniqExact(unit_id) FROM ledger") or 0)
         behind = self.store.rows(
             f"SELECT l.unit_id, d.upto + 1, l.top FROM (SELECT unit_id, max(seq) AS top FROM ledger "
             f"GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
             f"FROM {self.kind} GROUP BY unit_id) AS d USING unit_id WHERE l.top > d.upto",
             settings={"join_use_nulls": 0})
-        self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind})
+        self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind}, tree)
         return len(behind)
 
-    def rebuild_into(self, target: str, as_of: dt.datetime | None = None) -> None:
+    def rebuild_into(self, target: str, tree: str, as_of: dt.datetime | None = None) -> None:
         """Create `target` like the live table and fill it with the folds of the whole ledger
-        as known at `as_of` (replay, and the rebuild of an empty live table)."""
+        as known at `as_of`, under hierarchy version `tree` (replay, and live rebuilds)."""
         self.store.command(f"DROP TABLE IF EXISTS {target}")
         self.store.command(f"CREATE TABLE {target} AS {self.kind}")
         self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) "
-                           f"{self.rebuild_sql(as_of or FAR_FUTURE)}", {"tz": self.timezone})
+                           f"{self.rebuild_sql(as_of or FAR_FUTURE)}", {"tz": self.timezone, "tree": tree})
 
-    def rebuild_live(self) -> None:
-        """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole."""
+    def rebuild_live(self, tree: str) -> None:
+        """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole.
+        The version stamp is written after the swap: a kill between the two rebuilds again."""
         target = f"{self.kind}_rebuild"
-        self.rebuild_into(target)
+        self.rebuild_into(target, tree)
         self.store.command(f"EXCHANGE TABLES {self.kind} AND {target}")
         self.store.command(f"DROP TABLE {target}")
+        self.record_tree(tree)
 
-    def _timezone_changed(self) -> bool:
+    def record_tree(self, tree: str) -> None:
+        """Record that the live table now holds folds under hierarchy version `tree`."""
+        self._record("tree", tree)
+
+    def _rebuilt_for(self, tree: str) -> bool:
+        """Make the table right for hierarchy version `tree`: nothing to do when it was written
+        with it; a new stamp when its version extends to `tree`; else rebuild (True)."""
+        stamped = self._setting("tree")
+        if stamped == tree:
+            return False
+        if stamped and self.trees.extends(stamped, tree):
+            self.record_tree(tree)
+            return False
+        self.rebuild_live(tree)
+        return True
+
+    def _setting(self, name: str) -> str | None:
         stored = self.store.rows("SELECT argMax(value, set_at) FROM projection_settings "
-                                 "WHERE name = {n:String} HAVING count() > 0", {"n": f"{self.kind}.timezone"})
-        return not stored or stored[0][0] != self.timezone
+                                 "WHERE name = {n:String} HAVING count() > 0", {"n": f"{self.kind}.{name}"})
+        return stored[0][0] if stored else None
+
+    def _record(self, name: str, value: str) -> None:
+        # Later than the last value by at least 1 ms, so `_setting` never sees a tie.
+        self.store.command(
+            "INSERT INTO projection_settings (name, value, set_at) SELECT {n:String}, {v:String}, "
+            "greatest(now64(3), (SELECT max(set_at) FROM projection_settings WHERE name = {n:String}) "
+            "+ toIntervalMillisecond(1))", {"n": f"{self.kind}.{name}", "v": value})

@@ -16,12 +16,11 @@ from domain.hierarchy import BEGIN, END, Hierarchy, Span
 from domain.indicators import (
     CATALOGUE,
     LEVEL_LABELS,
-    METHOD_LABELS,
     largest_remainder_shares,
     percent,
 )
-from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT
-from projections.daily import WATERMARK
+from projections.ancestry import AncestryTable
+from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSONS
 from projections.hierarchy import HierarchySource
 from projections.items import WATERMARK as ITEM_WATERMARK
 from projections.items import current_sql, state_sql
@@ -34,6 +33,7 @@ from projections.resolved import (
     resolved_sql,
     scoped_join_sql,
     scoped_sql,
+    str_list,
     ts,
 )
 from projections.scopes import SMALL, ScopeTable
@@ -44,10 +44,13 @@ GroupBy = Literal["none", "child", "level", "month"]
 
 COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
                **{name: f"uniqExactIf(person_id, {cond})" for name, cond in DISTINCT.items()}}
+# A distinct-person row of the live query, by which of (kind, rank) it groups by: the
+# `grouping(kind, rank)` bits of its grouping set (a bit is 1 for a column not grouped by).
+_PERSON_SETS = {(True, True): 3, (False, True): 1, (True, False): 2}
 
 
-# The two parts of a request (counts, items) run side by side on two clients: each part's
-# time is mostly ClickHouse planning it, single-threaded, so two cores halve the wait.
+# The parts of a request (live: counts, persons, items) run side by side on their own clients:
+# each part's time is mostly ClickHouse planning it, single-threaded, so two cores halve the wait.
 _PARTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="indicator-part")
 
 
@@ -89,6 +92,7 @@ class IndicatorService:
         self.tz = ZoneInfo(timezone)
         self.tz_name = timezone
         self.scopes = ScopeTable(store)
+        self.trees = AncestryTable(store, hierarchy)
         self.side = _SideClients(store.url)
         self._shapes_lock = threading.Lock()
         self._shapes: tuple[Hierarchy | None, dict] = (None, {})
@@ -102,23 +106,28 @@ class IndicatorService:
         tree = self.hierarchy.at(as_of)
         tree.get(q.unit)
         as_of_day = as_of.astimezone(self.tz).date()
-        spans, scope, default_keys = self._shape(tree, q, as_of_day)
+        # Live figures come from the folds, when they were written under this hierarchy (a
+        # unit that just moved is refolded by the worker; until then, recompute from facts).
+        live = q.as_of is None and self._folds_current(tree)
+        spans, scope = (None, None) if live else self._shape(tree, q)
         lo = self.local_midnight(q.from_) if q.from_ else FAR_PAST
         hi = self.local_midnight(q.to) if q.to else FAR_FUTURE
         due_lo = q.from_ or dt.date(1900, 1, 1)
         due_hi = q.to or (as_of_day + dt.timedelta(days=1))
-        ctx = _Ctx(spans, lo, hi, as_of, as_of_day, due_lo, due_hi, q.group_by, self, q.from_, q.to, scope)
+        ctx = _Ctx(q, tree, spans, lo, hi, as_of, as_of_day, due_lo, due_hi, self, scope)
 
-        live = q.as_of is None
-        with self.side.client() as side:
+        with self.side.client() as side, self.side.client() as third:
             items = _PARTS.submit(ctx.items, live, side)
-            counts = ctx.live_counts() if live else ctx.counts()
-            parts = (counts, items.result())
+            if live:
+                persons = _PARTS.submit(ctx.live_persons, third)
+                parts = (ctx.live_counts(), persons.result(), items.result())
+            else:
+                parts = (ctx.counts(), items.result())
         rows: dict[str, dict[str, Any]] = {}
         for part in parts:
             for key, values in part.items():
                 rows.setdefault(key, {}).update(values)
-        for key in default_keys:
+        for key in self._default_keys(tree, q, as_of_day):
             rows.setdefault(key, {})
         return {
             "unit": q.unit,
@@ -131,24 +140,33 @@ class IndicatorService:
                      for key in sorted(rows, key=lambda k: (k != q.unit, k))],
         }
 
-    def _shape(self, tree: Hierarchy, q: IndicatorQuery, today: dt.date
-               ) -> tuple[list[Span], str | None, list[str]]:
-        """The query's spans, its `scopes` subquery (large scopes) and the keys every answer
-        shows; remembered for the current hierarchy, where dashboards ask the same again."""
-        key = (q.unit, q.scope, q.group_by, today)
+    def _folds_current(self, tree: Hierarchy) -> bool:
+        """True when both live folds were written under `tree`."""
+        stamps = dict(self.store.rows(
+            "SELECT name, argMax(value, set_at) FROM projection_settings "
+            "WHERE name IN ('daily.tree', 'items.tree') GROUP BY name"))
+        tree_id = self.trees.tree_id(tree)
+        return stamps.get("daily.tree") == tree_id and stamps.get("items.tree") == tree_id
+
+    def _memo(self, tree: Hierarchy, key: tuple, make):
+        """`make()`, remembered for the current hierarchy, where dashboards ask the same again."""
         with self._shapes_lock:
             if self._shapes[0] is not tree:
                 self._shapes = (tree, {})
             known = self._shapes[1].get(key)
-        if known:
-            return known
-        spans = self._spans(tree, q)
-        shape = (spans, self.scopes.subquery(spans) if len(spans) > SMALL else None,
-                 self._default_keys(tree, q, today))
-        with self._shapes_lock:
-            if self._shapes[0] is tree and len(self._shapes[1]) < 4096:
-                self._shapes[1][key] = shape
-        return shape
+        if known is None:
+            known = make()
+            with self._shapes_lock:
+                if self._shapes[0] is tree and len(self._shapes[1]) < 4096:
+                    self._shapes[1][key] = known
+        return known
+
+    def _shape(self, tree: Hierarchy, q: IndicatorQuery) -> tuple[list[Span], str | None]:
+        """The query's spans and its `scopes` subquery (large scopes): the `facts` path's scope."""
+        def make():
+            spans = self._spans(tree, q)
+            return spans, self.scopes.subquery(spans) if len(spans) > SMALL else None
+        return self._memo(tree, ("shape", q.unit, q.scope, q.group_by), make)
 
     def _spans(self, tree: Hierarchy, q: IndicatorQuery) -> list[Span]:
         spans = ([Span(q.unit, BEGIN, END, q.unit)] if q.scope == "self"
@@ -160,10 +178,12 @@ class IndicatorService:
         return spans
 
     def _default_keys(self, tree: Hierarchy, q: IndicatorQuery, today: dt.date) -> list[str]:
+        """The keys every answer shows, with or without figures."""
         if q.group_by == "none":
             return [q.unit]
         if q.group_by == "child":
-            return [q.unit] + ([] if q.scope == "self" else tree.children(q.unit, today))
+            return self._memo(tree, ("keys", q.unit, q.scope, today), lambda: [q.unit] + (
+                [] if q.scope == "self" else tree.children(q.unit, today)))
         return []
 
     def _label(self, tree: Hierarchy, q: IndicatorQuery, key: str) -> str:
@@ -174,21 +194,20 @@ class IndicatorService:
 
 @dataclass
 class _Ctx:
-    spans: list[Span]
+    q: IndicatorQuery
+    tree: Hierarchy
+    spans: list[Span] | None  # the `facts` path's scope (None on the live path)
     lo: dt.datetime
     hi: dt.datetime
     as_of: dt.datetime
     as_of_day: dt.date
     due_lo: dt.date
     due_hi: dt.date
-    group_by: str
     service: IndicatorService
-    from_day: dt.date | None = None
-    to_day: dt.date | None = None
     scope: str | None = None  # a `scopes` subquery for large scopes; literals otherwise
 
     def key(self) -> str:
-        if self.group_by == "month":
+        if self.q.group_by == "month":
             return f"formatDateTime(toTimeZone(occurred_at, '{self.service.tz_name}'), '%Y-%m')"
         return "key"
 
@@ -196,39 +215,96 @@ class _Ctx:
         return (f"occurred_at >= toDateTime64({ts(self.lo)}, 3, 'UTC') "
                 f"AND occurred_at < toDateTime64({ts(self.hi)}, 3, 'UTC')")
 
+    def days(self) -> str:
+        """The query's period as a condition on a fold row's local `day`."""
+        return " AND ".join(["1"] + [f"day {op} {day_bound(d)}" for op, d in
+                                     ((">=", self.q.from_), ("<", self.q.to)) if d is not None])
+
     def scoped(self, types: tuple[str, ...]) -> str:
         resolved = resolved_sql(types, self.as_of, fields=FIELDS)
         if self.scope:
             return scoped_join_sql(resolved, self.scope, self.service.tz_name)
         return scoped_sql(resolved, self.spans, self.service.local_midnight)
 
-    def run(self, sql: str, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
-        result = (store or self.service.store).dicts(sql, settings=API_QUERY_SETTINGS)
-        return {str(r.pop("k")): r for r in result}
+    def run(self, sql: str, store: ClickHouseStore | None = None) -> list[tuple]:
+        return (store or self.service.store).rows(sql, settings=API_QUERY_SETTINGS)
 
     def counts(self) -> dict[str, dict[str, Any]]:
+        """Every count figure from `facts` as known at `as_of`."""
         exprs = ",\n".join(f"{sql} AS `{name}`" for name, sql in COUNT_EXPRS.items())
-        return self.run(f"SELECT {self.key()} AS k, {exprs} FROM ({self.scoped(COUNTED_TYPES)}) "
-                        f"WHERE {self.period()} GROUP BY k")
+        result = self.service.store.dicts(
+            f"SELECT {self.key()} AS k, {exprs} FROM ({self.scoped(COUNTED_TYPES)}) "
+            f"WHERE {self.period()} GROUP BY k", settings=API_QUERY_SETTINGS)
+        return {str(r.pop("k")): r for r in result}
+
+    # -- the live path: one unit's rows of the folds, by primary key ----------------------------
+    def live_rows(self, month: str = "formatDateTime(day, '%Y-%m')") -> tuple[str, str]:
+        """(key expression, condition) selecting the query's rows of a live fold table."""
+        q, unit = self.q, _literal(self.q.unit)
+        if q.group_by == "level" and q.scope == "subtree":
+            return "scope_key", f"unit_id = {unit} AND family = 'level'"
+        where = f"unit_id = {unit} AND family = 'child'" + (f" AND scope_key = {unit}" if q.scope == "self" else "")
+        key = {"none": unit, "child": "scope_key", "month": month,
+               "level": _literal(self.tree.get(q.unit).level)}[q.group_by]
+        return key, where
 
     def live_counts(self) -> dict[str, dict[str, Any]]:
-        """The same figures as `counts` for as_of = now, summed from the `daily` folds."""
-        key = "formatDateTime(day, '%Y-%m')" if self.group_by == "month" else "scope_key"
-        persons = ",\n".join(f"uniqExactIf(person_id, pn > 0 AND {cond}) AS `{name}`"
-                              for name, cond in DISTINCT.items())
-        days = " AND ".join([f"person_type != {WATERMARK}"] + [f"day {op} {day_bound(d)}" for op, d in
-                                      ((">=", self.from_day), ("<", self.to_day)) if d is not None])
-        found = self.run(f"""
-            SELECT k, sumMap(n) AS _n, {persons} FROM (
-                SELECT {key} AS k, person_type AS type, person_kind AS kind, person_rank AS rank,
-                       person_id, sumMap(n) AS n, sum(pn) AS pn
-                FROM {self._in_scope("daily", days)}
-                GROUP BY k, type, kind, rank, person_id
-                HAVING notEmpty(n.1) OR pn != 0)  -- folds that cancelled out: no facts left
-            GROUP BY k""")
-        for values in found.values():
-            names, counts = values.pop("_n")
-            values.update(zip(names, counts, strict=True))
+        """The additive counts as of now, summed from `daily`."""
+        key, where = self.live_rows()
+        found: dict[str, dict[str, Any]] = {}
+        for k, name, count in self.run(f"""
+                SELECT k, name, sum(c) FROM (
+                    SELECT {key} AS k, n FROM daily WHERE {where} AND person_type = '' AND {self.days()})
+                ARRAY JOIN n.1 AS name, n.2 AS c
+                GROUP BY k, name
+                HAVING sum(c) != 0  -- folds that cancelled out: no facts left"""):
+            found.setdefault(str(k), {})[name] = count
+        return found
+
+    def live_persons(self, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
+        """The distinct-person counts as of now from `daily`'s person rows: a person counts
+        when their merged count (FINAL: corrections and retractions applied) is positive."""
+        key, where = self.live_rows()
+        rows = self.run(f"""
+            SELECT {key} AS k, person_type, person_kind, person_rank,
+                   grouping(person_kind, person_rank) AS g, uniqExact(person_id)
+            FROM daily FINAL
+            WHERE {where} AND person_type NOT IN ('', 'upto') AND pn > 0 AND {self.days()}
+            GROUP BY GROUPING SETS ((k, person_type), (k, person_type, person_kind),
+                                    (k, person_type, person_rank))""", store)
+        got = {(str(k), t, g, kind if g == 1 else rank if g == 2 else None): n
+               for k, t, kind, rank, g, n in rows}
+        found: dict[str, dict[str, Any]] = {}
+        for k in {str(r[0]) for r in rows}:
+            found[k] = {name: got.get((k, t, _PERSON_SETS[(kind is None, rank is None)], kind or rank), 0)
+                        for name, (t, kind, rank) in PERSONS.items()}
+        return found
+
+    def items(self, live: bool, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
+        """Clue dispositions, suggestions, rectification and tasks, from one row per item.
+
+        Live: the `items` folds; otherwise the same item rows derived from `facts` at as_of.
+        A suggestion is in the period by its due date, other items by their day."""
+        due = f"due >= {day_bound(self.due_lo)} AND due < {day_bound(self.due_hi)}"
+        month = "if(kind = 'suggestion', formatDateTime(due, '%Y-%m'), formatDateTime(day, '%Y-%m'))"
+        where = f"kind != {ITEM_WATERMARK} AND if(kind = 'suggestion', {due}, {self.days()})"
+        if live:
+            key, scope = self.live_rows(month)
+            source = f"items WHERE {scope} AND {where}"
+        else:
+            key = month if self.q.group_by == "month" else "scope_key"
+            tz = f"'{self.service.tz_name}'"
+            states = f"(SELECT *, toInt64(1) AS n FROM ({state_sql(current_sql(self.as_of), tz)}))"
+            source = self._in_scope(states, where)
+        found: dict[str, dict[str, Any]] = {}
+        for k, kind, method, closed, on_time, overdue, n, pct in self.run(f"""
+                SELECT {key} AS k, kind, method, is_closed, closed_day <= due AS on_time,
+                       is_closed = 0 AND due < {day_bound(self.as_of_day)} AS overdue, sum(n), sum(pct)
+                FROM {source}
+                GROUP BY k, kind, method, is_closed, on_time, overdue
+                HAVING sum(n) != 0 OR sum(pct) != 0  -- folds that cancelled out: no items left
+                """, store):
+            _tally_item(found.setdefault(str(k), {}), kind, method, closed, on_time, overdue, n, pct)
         return found
 
     def _in_scope(self, source: str, where: str) -> str:
@@ -239,41 +315,31 @@ class _Ctx:
         scope = key_sql(self.spans, self.service.local_midnight, "unit_id", "day", day_bound)
         return f"(SELECT *, {scope} AS scope_key FROM {source} WHERE {where}) WHERE scope_key != ''"
 
-    def items(self, live: bool, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
-        """Clue dispositions, suggestions, rectification and tasks, from one row per item.
 
-        Live: the `items` folds; otherwise the same item rows derived from `facts` at as_of."""
-        tz = f"'{self.service.tz_name}'"
-        if live:
-            source = "items"
-        else:
-            source = f"(SELECT *, toInt64(1) AS n FROM ({state_sql(current_sql(self.as_of), tz)}))"
-        day = " AND ".join(["1"] + [f"day {op} {day_bound(d)}" for op, d in
-                                    ((">=", self.from_day), ("<", self.to_day)) if d is not None])
-        due = f"due >= {day_bound(self.due_lo)} AND due < {day_bound(self.due_hi)}"
-        today = day_bound(self.as_of_day)
-        key = ("if(kind = 'suggestion', formatDateTime(due, '%Y-%m'), formatDateTime(day, '%Y-%m'))"
-               if self.group_by == "month" else "scope_key")
-        methods = ", ".join(f"sumIf(n, kind = 'clue' AND method = '{m}') AS `clues.disposed.{m}`"
-                            for m in METHOD_LABELS)
-        where = f"kind != {ITEM_WATERMARK} AND if(kind = 'suggestion', {due}, {day})"
-        return self.run(f"""
-            SELECT k, sumIf(n, kind = 'clue') AS `clues.disposed`, {methods},
-                   sumIf(n, kind = 'suggestion') AS `suggestions.due`,
-                   sumIf(n, kind = 'suggestion' AND is_closed = 1 AND closed_day <= due)
-                       AS `suggestions.closed_on_time`,
-                   sumIf(n, kind = 'rectification' AND is_closed = 0 AND due < {today}) AS `rectification.overdue`,
-                   sumIf(n, kind = 'rectification' AND is_closed = 1) AS `_rect_done`,
-                   sumIf(n, kind = 'task' AND is_closed = 1) AS `tasks.completed`,
-                   sumIf(n, kind = 'task' AND is_closed = 0 AND due < {today}) AS `tasks.overdue`,
-                   sumIf(pct, kind = 'task') AS `_task_progress_hundredths`,
-                   sumIf(n, kind = 'task') AS `_tasks_in_scope`
-            FROM (
-                SELECT {key} AS k, kind, due, is_closed, closed_day, method, sum(n) AS n, sum(pct) AS pct
-                FROM {self._in_scope(source, where)}
-                GROUP BY k, kind, due, is_closed, closed_day, method
-                HAVING n != 0 OR pct != 0)  -- folds that cancelled out: no items left
-            GROUP BY k""", store)
+def _literal(value: str) -> str:
+    return str_list([value])[1:-1]
+
+
+def _tally_item(values: dict[str, int], kind: str, method: str, closed: int, on_time: int, overdue: int,
+                n: int, pct: int) -> None:
+    """Add one group of item rows (same kind, method, closed, on time, overdue) to the figures."""
+    def add(name: str, amount: int) -> None:
+        values[name] = values.get(name, 0) + amount
+
+    if kind == "clue":
+        add("clues.disposed", n)
+        add(f"clues.disposed.{method}", n)
+    elif kind == "suggestion":
+        add("suggestions.due", n)
+        add("suggestions.closed_on_time", n if closed and on_time else 0)
+    elif kind == "rectification":
+        add("rectification.overdue", n if overdue else 0)
+        add("_rect_done", n if closed else 0)
+    elif kind == "task":
+        add("tasks.completed", n if closed else 0)
+        add("tasks.overdue", n if overdue else 0)
+        add("_task_progress_hundredths", pct)
+        add("_tasks_in_scope", n)
 
 
 def _finish(raw: dict[str, Any]) -> dict[str, Any]:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from projections.ancestry import rollup_sql
 from projections.folds import FIRST_DAY, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
 from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
 
-COLUMNS = ("kind", "unit_id", "day", "due", "is_closed", "closed_day", "method", "upto_seq", "n", "pct")
+KEY = "unit_id, family, scope_key, kind, day, due, is_closed, closed_day, method"  # see migration 0007
+COLUMNS = (*KEY.split(", "), "upto_seq", "n", "pct")
 ITEM_TYPES = ("clue_disposed", "suggestion_issued", "suggestion_closed", "rectification_opened",
               "rectification_closed", "task_assigned", "task_progress_reported", "task_completed")
 OPENINGS = ("suggestion_issued", "rectification_opened", "task_assigned")
@@ -71,17 +73,22 @@ TOUCHED_SQL = (f"SELECT DISTINCT target_id FROM facts WHERE op = 0 AND type IN {
 
 
 def _fold_sql(states: str, watermarks: str | None = None) -> str:
-    """Item rows from signed states, plus each unit's (unit_id, top) from `watermarks` when
-    given (a live fold adds its watermark rows itself)."""
+    """Item rows from signed states, under every unit whose subtree holds the item's unit on its
+    day (`rollup_sql`), plus each unit's (unit_id, top) from `watermarks` when given (a live
+    fold adds its watermark rows itself)."""
     marks = "" if watermarks is None else f"""
         UNION ALL
-        SELECT {WATERMARK}, unit_id, {NO_DAY}, {NO_DAY}, toUInt8(0), {NO_DAY}, '', top, toInt64(0), toInt64(0)
+        SELECT unit_id, '', '', {WATERMARK}, {NO_DAY}, {NO_DAY}, toUInt8(0), {NO_DAY}, '', top, toInt64(0), toInt64(0)
         FROM ({watermarks})"""
+    per_unit = f"""
+        SELECT {STATE_COLUMNS}, toUInt64(0) AS upto, sum(toInt64(side)) AS n, sum(side * pct) AS pct
+        FROM ({states})
+        GROUP BY {STATE_COLUMNS}
+        HAVING n != 0 OR pct != 0"""
     return f"""
-    SELECT {STATE_COLUMNS}, max(upto) AS upto_seq, sum(n) AS n, sum(pct) AS pct FROM (
-        SELECT {STATE_COLUMNS}, toUInt64(0) AS upto, toInt64(side) AS n, side * pct AS pct
-        FROM ({states}){marks})
-    GROUP BY {STATE_COLUMNS}
+    SELECT {KEY}, max(upto) AS upto_seq, sum(n) AS n, sum(pct) AS pct
+    FROM ({rollup_sql(per_unit, "kind, day, due, is_closed, closed_day, method, upto, n, pct")}{marks})
+    GROUP BY {KEY}
     HAVING upto_seq > 0 OR n != 0 OR pct != 0"""
 
 
@@ -106,9 +113,9 @@ class ItemFolds(Folds):
 
     kind = "items"
     columns = COLUMNS
-    merged_form = (f"SELECT {STATE_COLUMNS}, max(upto_seq) AS upto, sum(n) AS n, sum(pct) AS pct "
-                   f"FROM {{table}} GROUP BY {STATE_COLUMNS} HAVING upto > 0 OR n != 0 OR pct != 0")
-    merged_columns = f"{STATE_COLUMNS}, upto, n, pct"
+    merged_form = (f"SELECT {KEY}, max(upto_seq) AS upto, sum(n) AS n, sum(pct) AS pct "
+                   f"FROM {{table}} GROUP BY {KEY} HAVING upto > 0 OR n != 0 OR pct != 0")
+    merged_columns = f"{KEY}, upto, n, pct"
 
     def changes(self, params: dict, corrections: bool) -> list[tuple]:
         # A closure or progress report changes an older item: always both sides, for the
@@ -117,7 +124,7 @@ class ItemFolds(Folds):
         return self.store.rows(FOLD_SQL, params | {"t": touched}) if touched else []
 
     def watermark(self, unit: str, top: int) -> tuple:
-        return ("upto", unit, FIRST_DAY, FIRST_DAY, 0, FIRST_DAY, "", top, 0, 0)
+        return (unit, "", "", "upto", FIRST_DAY, FIRST_DAY, 0, FIRST_DAY, "", top, 0, 0)
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)

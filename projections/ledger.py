@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from projections.ancestry import AncestryTable
 from projections.daily import DailyFolds
 from projections.folds import SEQ_RANGES
 from projections.items import ItemFolds
@@ -53,8 +54,9 @@ class ClickHouseLedger:
 
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai"):
         self.store = store
-        self.daily = DailyFolds(store, timezone)
-        self.items = ItemFolds(store, timezone)
+        self.trees = AncestryTable(store)
+        self.daily = DailyFolds(store, timezone, self.trees)
+        self.items = ItemFolds(store, timezone, self.trees)
 
     def heads(self) -> dict[str, Head]:
         rows = self.store.rows("SELECT unit_id, max(seq), argMax(hash, seq), max(recorded_at) "
@@ -99,10 +101,12 @@ class ClickHouseLedger:
         self.store.command(f"INSERT INTO facts SELECT * FROM facts_source WHERE {SEQ_RANGES}",
                            {"u": units, "lo": [bounds[u][0] for u in units],
                             "hi": [bounds[u][1] for u in units]})
-        # Items before counts: a reader that sees a batch's counts sees its items too (the
-        # count figures are what dashboards and clients wait on).
-        self.items.fold(bounds, corrections)
-        self.daily.fold(bounds, corrections)
+        # Folded under the hierarchy with this batch's unit events; items before counts: a
+        # reader that sees a batch's counts sees its items too (the count figures are what
+        # dashboards and clients wait on).
+        tree = self.trees.current()
+        self.items.fold(bounds, tree, corrections)
+        self.daily.fold(bounds, tree, corrections)
 
     def catch_up(self) -> int:
         """Project every ledger row that `facts`, `daily` or `items` lacks (a crash between inserts)."""
@@ -115,7 +119,8 @@ class ClickHouseLedger:
                 "INSERT INTO facts SELECT * FROM facts_source WHERE unit_id IN {u:Array(String)} "
                 "AND (unit_id, seq) NOT IN (SELECT unit_id, seq FROM facts WHERE unit_id IN {u:Array(String)})",
                 {"u": behind[i:i + 500]})
-        return len(behind) + self.items.catch_up() + self.daily.catch_up()
+        tree = self.trees.current()
+        return len(behind) + self.items.catch_up(tree) + self.daily.catch_up(tree)
 
     def reject(self, rows: list[dict[str, Any]]) -> None:
         self.store.insert_columns("dlq", {c: [r[c] for r in rows] for c in DLQ_COLUMNS})

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
+from projections.ancestry import AncestryTable
 from projections.daily import DailyFolds
 from projections.items import ItemFolds
 from projections.store import ClickHouseStore
@@ -68,14 +69,19 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
         store.command(f"EXCHANGE TABLES {table} AND {target}")
         store.command(f"DROP TABLE {target}")
         sums[table] = checksum(store, table)
-    # The live folds, from the ledger and the (now rebuilt) facts, each into a fresh table.
-    for live, folds in LIVE_FOLDS.items():
+    # The live folds, from the ledger and the (now rebuilt) facts, each into a fresh table,
+    # under the hierarchy as known at `as_of`.
+    trees = AncestryTable(store)
+    tree = trees.current(as_of)
+    for live, kind in LIVE_FOLDS.items():
+        folds = kind(store, timezone, trees)
         target = f"{into}_{live}" if into else f"{live}_replay_{uuid.uuid4().hex[:8]}"
-        folds(store, timezone).rebuild_into(target, as_of)
+        folds.rebuild_into(target, tree, as_of)
         if into:
             sums[target] = checksum(store, target, live)
         else:
             store.command(f"EXCHANGE TABLES {live} AND {target}")
             store.command(f"DROP TABLE {target}")
+            folds.record_tree(tree)
             sums[live] = checksum(store, live)
     return sums

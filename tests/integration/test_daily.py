@@ -144,7 +144,7 @@ def _crash_in_fold_then_restart(store, monkeypatch, folds: str, event: dict, uni
     ingestor = Ingestor(ClickHouseLedger(store))
     ingestor.load()
 
-    def die(bounds, corrections):
+    def die(*args):
         raise RuntimeError(f"killed before the {folds} fold")
 
     monkeypatch.setattr(getattr(ingestor.ledger, folds), "fold", die)
@@ -204,14 +204,83 @@ def test_a_changed_time_zone_refolds_days(chdb_store):
     before = checksum(chdb_store, "daily")
     try:
         ClickHouseLedger(chdb_store, "UTC").catch_up()
-        january = chdb_store.rows("SELECT day FROM daily WHERE unit_id = {u:String} AND person_type = ''",
+        january = chdb_store.rows("SELECT day FROM daily WHERE unit_id = {u:String} AND family = 'child' AND person_type = ''",
                                   {"u": prefix + "c1"})
         assert january == [(dt.date(2024, 1, 31),)]  # 17:30 UTC on the 31st, 01:30 on the 1st in Beijing
         assert checksum(chdb_store, "daily") != before
     finally:
         ClickHouseLedger(chdb_store, "Asia/Shanghai").catch_up()
     assert checksum(chdb_store, "daily") == before
-    assert chdb_store.rows("SELECT day FROM daily WHERE unit_id = {u:String} AND person_type = ''",
+    assert chdb_store.rows("SELECT day FROM daily WHERE unit_id = {u:String} AND family = 'child' AND person_type = ''",
                            {"u": prefix + "c1"}) == [(dt.date(2024, 2, 1),)]
     replay(chdb_store)  # a rebuild from the ledger gives the same folds, row for row
     assert checksum(chdb_store, "daily") == before
+
+
+def _petition(prefix: str, unit: str, day: str) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": "petition_received", "unit_id": prefix + unit,
+            "subject_id": f"s-{uuid.uuid4().hex[:6]}", "occurred_at": f"{day}T10:00:00+08:00",
+            "payload": {"channel": "letter", "category": "accusation"}}
+
+
+def _petitions(service: IndicatorService, unit: str, **shape) -> dict[str, int]:
+    return {k: v["petitions.received"] for k, v in _rows(service, unit, **shape).items()}
+
+
+def test_a_moved_unit_is_refolded_under_its_new_parent_from_the_move_on(chdb_store, monkeypatch):
+    prefix = f"m{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    _ingest(chdb_store, [_petition(prefix, "k1", "2024-01-10"), _petition(prefix, "k1", "2024-03-01"),
+                         _petition(prefix, "c2", "2024-03-02")], [])
+    service = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    c1, c2 = prefix + "c1", prefix + "c2"
+    assert _petitions(service, prefix + "p", group_by="child")[c1] == 2
+    move = {"event_id": str(uuid.uuid4()), "type": "unit_moved", "unit_id": prefix + "k1",
+            "subject_id": prefix + "k1", "occurred_at": "2024-02-20T09:00:00+08:00",
+            "payload": {"parent_id": c2, "effective_from": "2024-02-15"}}
+
+    # The worker dies before folding the move: the API sees a hierarchy its folds were not
+    # written under, and recomputes from facts instead of serving the old rollup.
+    ingestor = Ingestor(ClickHouseLedger(chdb_store))
+    ingestor.load()
+    monkeypatch.setattr(ingestor.ledger.items, "fold", lambda *args: (_ for _ in ()).throw(RuntimeError("killed")))
+    with pytest.raises(RuntimeError):
+        ingestor.handle([Delivery(encode_record(str(uuid.uuid4()), "test", [move]))])
+    by_child = _petitions(service, prefix + "p", group_by="child")
+    assert (by_child[c1], by_child[c2]) == (1, 2)  # k1's March petition is c2's now
+    assert _petitions(service, c2, group_by="month") == {"2024-03": 2}
+
+    restarted = Ingestor(ClickHouseLedger(chdb_store))
+    restarted.load()  # rebuilds both folds under the new hierarchy
+    trees = {name: value for name, value in chdb_store.rows(
+        "SELECT name, argMax(value, set_at) FROM projection_settings "
+        "WHERE name IN ('daily.tree', 'items.tree') GROUP BY name")}
+    assert trees["daily.tree"] == trees["items.tree"] == service.trees.tree_id(service.hierarchy.at())
+    assert chdb_store.scalar("SELECT count() FROM daily WHERE unit_id = {u:String} AND family = 'child' "
+                             "AND scope_key = {k:String} AND person_type = '' AND day >= '2024-02-15'",
+                             {"u": c2, "k": prefix + "k1"}) == 1  # the rollup itself moved
+    assert _petitions(service, prefix + "p", group_by="child")[c2] == 2
+    assert _petitions(service, c1) == {c1: 1}
+    assert_live_equals_recomputed(chdb_store, prefix)
+    for shape in SHAPES:
+        assert _rows(service, c2, **shape) == _rows(service, c2, as_of=dt.datetime.now(dt.UTC), **shape), shape
+
+
+def test_registering_units_keeps_the_folds_and_their_figures(chdb_store):
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    _ingest(chdb_store, [_petition(prefix, "k1", "2024-01-10")], [])
+    stamp = "SELECT argMax(value, set_at) FROM projection_settings WHERE name = 'daily.tree'"
+    table = "SELECT uuid FROM system.tables WHERE database = currentDatabase() AND name = 'daily'"
+    before = chdb_store.scalar(table)
+    township = {"event_id": str(uuid.uuid4()), "type": "unit_registered", "unit_id": prefix + "k1",
+                "subject_id": prefix + "t1", "occurred_at": "2024-02-01T09:00:00+08:00",
+                "payload": {"name": "t1", "level": "township", "parent_id": prefix + "k1",
+                            "effective_from": "2024-02-01"}}
+    _ingest(chdb_store, [township], [])
+    service = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    assert chdb_store.scalar(stamp) == service.trees.tree_id(service.hierarchy.at())
+    assert chdb_store.scalar(table) == before  # stamped for the new hierarchy, not rebuilt
+    _ingest(chdb_store, [_petition(prefix, "t1", "2024-02-03")], [])
+    assert _petitions(service, prefix + "k1", group_by="child") == {prefix + "k1": 1, prefix + "t1": 1}
+    assert_live_equals_recomputed(chdb_store, prefix)

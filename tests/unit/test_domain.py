@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from domain import upcasting
 from domain.chain import GENESIS, link_hash
 from domain.decode import DecodeError, decode_batch, decode_event
-from domain.hierarchy import Hierarchy
+from domain.hierarchy import Hierarchy, Span
 from domain.indicators import largest_remainder_shares, percent
 
 
@@ -81,6 +81,45 @@ def test_moved_unit_rolls_up_to_old_parent_before_the_move():
     spans = {(s.unit_id, s.key, s.end) for s in _tree().subtree_spans("p")}
     assert ("k", "c1", dt.date(2024, 7, 1)) in spans
     assert {s.unit_id for s in _tree().subtree_spans("c1")} == {"c1", "k"}
+
+
+def _ancestry_by_paths(tree: Hierarchy) -> set[tuple[str, str, dt.date, str]]:
+    """(ancestor, unit, day, key) on every day a parent link starts, from `path_of` alone."""
+    days = {dt.date.min} | {link.effective_from for u in tree.units.values() for link in u.links}
+    found = set()
+    for unit in tree.units:
+        for day in days:
+            path = tree.path_of(unit, day)
+            for i, ancestor in enumerate(path):
+                found.add((ancestor, unit, day, path[i + 1] if i + 1 < len(path) else unit))
+    return found
+
+
+def test_ancestry_puts_each_unit_under_every_ancestor_on_its_path():
+    from producers.simulate import build_province  # a real-sized province, no moves
+
+    province = Hierarchy()
+    for raw in build_province():
+        payload = raw["payload"]
+        province.register(raw["subject_id"], payload["name"], payload["level"], payload.get("parent_id"),
+                          dt.date.fromisoformat(payload["effective_from"]))
+    for tree in (_tree(), province):
+        pairs = tree.ancestry()
+        assert len(pairs) == len(set(pairs))
+        days = {d for _, _, d, _ in _ancestry_by_paths(tree)}
+        got = {(a, s.unit_id, day, s.key) for a, s in pairs for day in days if s.start <= day < s.end}
+        assert got == _ancestry_by_paths(tree)
+        root = tree.roots()[0]
+        assert {s for a, s in pairs if a == root} == set(tree.subtree_spans(root))
+    assert ("c1", Span("k", dt.date.min, dt.date(2024, 7, 1), "k")) in _tree().ancestry()
+
+
+def test_ancestry_of_a_cycle_in_bad_data_ends():
+    tree = _tree()
+    tree.move("c2", "k", dt.date(2025, 1, 1))  # k is under c2 from 2024-07: now c2 → k → c2
+    pairs = tree.ancestry()
+    assert ("c2", Span("k", dt.date(2024, 7, 1), dt.date.max, "k")) in pairs
+    assert ("k", Span("c2", dt.date(2025, 1, 1), dt.date.max, "c2")) in pairs
 
 
 def test_published_wuhua_shares_round_to_100():

@@ -1,6 +1,6 @@
 -- jiandu schema for the ClickHouse cluster `jiandu` (1 shard × 3 replicas, see config.d/cluster.xml).
 --
--- The same tables and columns as projections/migrations/0001_ledger.sql … 0006_items.sql,
+-- The same tables and columns as projections/migrations/0001_ledger.sql … 0007_subtree_folds.sql,
 -- made replicated:
 --   * ledger and facts: a ReplicatedMergeTree `<name>_local` on every node, and a Distributed
 --     table under the name jiandu queries (`ledger`, `facts`), sharded by cityHash64(unit_id)
@@ -219,13 +219,15 @@ CREATE TABLE IF NOT EXISTS jiandu.schema_migrations ON CLUSTER jiandu
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/schema_migrations', '{replica}')
 ORDER BY name;
 
--- ---------------------------------------------------------------------------- 0005_daily
--- Live count folds per unit and local day (projections/daily.py). Replicated under its own
--- name: with one shard every replica holds every unit. Sharding it like `facts` would need the
--- fold's reads to stay shard-local (a `daily_local` + Distributed pair), not done yet.
+-- ---------------------------------------------------------------------------- 0005_daily, 0007
+-- Live count folds per subtree and local day (projections/daily.py; the key of migration 0007).
+-- Replicated under its own name: with one shard every replica holds every unit. Sharding it
+-- like `facts` would need the fold's reads to stay shard-local, not done yet.
 CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
 (
     unit_id      String,
+    family       LowCardinality(String),
+    scope_key    String,
     day          Date32,
     person_type  LowCardinality(String),
     person_kind  LowCardinality(String),
@@ -236,7 +238,7 @@ CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
     pn           SimpleAggregateFunction(sum, Int64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/daily', '{replica}')
-ORDER BY (unit_id, day, person_type, person_kind, person_rank, person_id);
+ORDER BY (unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_id);
 
 CREATE TABLE IF NOT EXISTS jiandu.projection_settings ON CLUSTER jiandu
 (
@@ -258,12 +260,14 @@ CREATE TABLE IF NOT EXISTS jiandu.scopes ON CLUSTER jiandu
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/scopes', '{replica}')
 ORDER BY (scope_id, unit_id);
 
--- ---------------------------------------------------------------------------- 0006_items
--- Live item states (projections/items.py), replicated like `daily` (one shard).
+-- ---------------------------------------------------------------------------- 0006_items, 0007
+-- Live item states per subtree (projections/items.py), replicated like `daily` (one shard).
 CREATE TABLE IF NOT EXISTS jiandu.items ON CLUSTER jiandu
 (
     kind        LowCardinality(String),
     unit_id     String,
+    family      LowCardinality(String),
+    scope_key   String,
     day         Date32,
     due         Date32,
     is_closed   UInt8,
@@ -274,4 +278,19 @@ CREATE TABLE IF NOT EXISTS jiandu.items ON CLUSTER jiandu
     pct         SimpleAggregateFunction(sum, Int64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/items', '{replica}')
-ORDER BY (unit_id, day, kind, due, is_closed, closed_day, method);
+ORDER BY (unit_id, family, scope_key, day, kind, due, is_closed, closed_day, method);
+
+-- ---------------------------------------------------------------------------- 0007_subtree_folds
+-- Each hierarchy version's unit → ancestor relation, joined by the folds (projections/ancestry.py).
+CREATE TABLE IF NOT EXISTS jiandu.ancestry ON CLUSTER jiandu
+(
+    tree_id    String,
+    unit_id    String,
+    start_day  Date32,
+    end_day    Date32,
+    ancestor   String,
+    family     LowCardinality(String),
+    scope_key  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/ancestry', '{replica}')
+ORDER BY (tree_id, unit_id);

@@ -141,15 +141,20 @@ class IndicatorService:
         }
 
     def _folds_current(self, tree: Hierarchy) -> bool:
-        """True when both live folds were written under `tree`."""
-        stamps = dict(self.store.rows(
-            "SELECT name, argMax(value, set_at) FROM projection_settings "
-            "WHERE name IN ('daily.tree', 'items.tree') GROUP BY name"))
-        tree_id = self.trees.tree_id(tree)
-        return stamps.get("daily.tree") == tree_id and stamps.get("items.tree") == tree_id
+        """True when both live folds were written under `tree`. Remembered once true: the
+        folds change version only when the hierarchy in `facts` does, and then `tree` is a
+        new object (HierarchySource rebuilds it when its fingerprint changes)."""
+        def stamped() -> bool | None:
+            stamps = dict(self.store.rows(
+                "SELECT name, argMax(value, set_at) FROM projection_settings "
+                "WHERE name IN ('daily.tree', 'items.tree') GROUP BY name"))
+            tree_id = self.trees.tree_id(tree)
+            return (stamps.get("daily.tree") == tree_id and stamps.get("items.tree") == tree_id) or None
+        return bool(self._memo(tree, ("current",), stamped))
 
     def _memo(self, tree: Hierarchy, key: tuple, make):
-        """`make()`, remembered for the current hierarchy, where dashboards ask the same again."""
+        """`make()`, remembered for the current hierarchy, where dashboards ask the same again
+        (unless it is None)."""
         with self._shapes_lock:
             if self._shapes[0] is not tree:
                 self._shapes = (tree, {})
@@ -157,7 +162,7 @@ class IndicatorService:
         if known is None:
             known = make()
             with self._shapes_lock:
-                if self._shapes[0] is tree and len(self._shapes[1]) < 4096:
+                if known is not None and self._shapes[0] is tree and len(self._shapes[1]) < 4096:
                     self._shapes[1][key] = known
         return known
 

@@ -37,7 +37,7 @@ def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str
         source, cols = f"({folds.merged_form.format(table=table)})", folds.merged_columns
     else:
         source, cols = table, ", ".join(f"`{c}`" for c in columns(store, table))
-    count, digest = store.rows(f"SELECT count(), sum(cityHash64(toString(tuple({cols})))) FROM {source}")[0]
+    count, digest = store.rows(f"SELECT count(), sum(cityHash64(tuple({cols}))) FROM {source}")[0]
     return f"{count}:{int(digest):016x}"
 
 

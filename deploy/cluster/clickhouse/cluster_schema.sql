@@ -1,6 +1,6 @@
 -- jiandu schema for the ClickHouse cluster `jiandu` (1 shard × 3 replicas, see config.d/cluster.xml).
 --
--- The same tables and columns as projections/migrations/0001_ledger.sql … 0007_subtree_folds.sql,
+-- The same tables and columns as projections/migrations/0001_ledger.sql … 0008_facts_source_one_parse.sql,
 -- made replicated:
 --   * ledger and facts: a ReplicatedMergeTree `<name>_local` on every node, and a Distributed
 --     table under the name jiandu queries (`ledger`, `facts`), sharded by cityHash64(unit_id)
@@ -133,7 +133,7 @@ ENGINE = Distributed(jiandu, jiandu, facts_local, cityHash64(unit_id));
 
 -- The fold from ledger to facts: a plain view the worker projects through (INSERT INTO facts
 -- SELECT * FROM facts_source WHERE …) right after each ledger insert, and catches up from on
--- start. Same SELECT as 0004_facts_source.sql. (Not a materialized view: its part commits
+-- start. Same SELECT as 0008_facts_source_one_parse.sql. (Not a materialized view: its part commits
 -- separately from the ledger's, and a crash between the two lost facts rows.)
 CREATE VIEW IF NOT EXISTS jiandu.facts_source ON CLUSTER jiandu AS
 SELECT
@@ -146,25 +146,26 @@ SELECT
     occurred_at,
     recorded_at,
     seq,
-    JSONExtractString(p, 'person_id') AS person_id,
-    JSONExtractString(p, 'kind') AS kind,
-    if(JSONHas(p, 'rank'), JSONExtractString(p, 'rank'), JSONExtractString(p, 'subject_rank')) AS rank,
-    toUInt8(JSONExtractUInt(p, 'form')) AS form,
-    JSONExtractString(p, 'method') AS method,
-    JSONExtractString(p, 'channel') AS channel,
-    JSONExtractString(p, 'category') AS category,
-    JSONExtractString(p, 'source') AS source,
-    toDateOrNull(JSONExtractString(p, 'due_date')) AS due_date,
-    if(JSONHas(p, 'percent'), JSONExtractFloat(p, 'percent'), NULL) AS percent,
-    JSONExtractString(p, 'assignee_unit') AS assignee_unit,
-    JSONExtractString(p, 'parent_id') AS parent_id,
-    JSONExtractString(p, 'level') AS level,
-    JSONExtractString(p, 'name') AS name,
-    toDateOrNull(JSONExtractString(p, 'effective_from')) AS effective_from
+    f.person_id AS person_id,
+    f.kind AS kind,
+    ifNull(f.rank, f.subject_rank) AS rank,
+    toUInt8(f.form) AS form,
+    f.method AS method,
+    f.channel AS channel,
+    f.category AS category,
+    f.source AS source,
+    toDateOrNull(f.due_date) AS due_date,
+    f.percent AS percent,
+    f.assignee_unit AS assignee_unit,
+    f.parent_id AS parent_id,
+    f.level AS level,
+    f.name AS name,
+    toDateOrNull(f.effective_from) AS effective_from
 FROM (
     SELECT *,
            toUInt8(multiIf(type = 'event_corrected', 1, type = 'event_retracted', 2, 0)) AS op_,
-           if(type = 'event_corrected', JSONExtractRaw(payload, 'payload'), payload) AS p
+           JSONExtract(if(type = 'event_corrected', JSONExtractRaw(payload, 'payload'), payload),
+                       'Tuple(person_id String, kind String, rank Nullable(String), subject_rank String, form UInt64, method String, channel String, category String, source String, due_date String, percent Nullable(Float64), assignee_unit String, parent_id String, level String, name String, effective_from String)') AS f
     FROM jiandu.ledger_local
 );
 

@@ -54,8 +54,9 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
 
     Each change gives a counts row and, for a person type, a person row too (one pass); the
     unit's rows are then written under every unit whose subtree holds it (`rollup_sql`)."""
-    ids = str_list(ADDITIVE)
-    flags = ", ".join(f"toInt64({cond}) * sign" for cond in ADDITIVE.values())
+    # The ids of the counts a fact is in (a few of them), each with the fact's sign.
+    ids = ", ".join(f"if({cond}, '{name}', '')" for name, cond in ADDITIVE.items())
+    ids = f"arrayFilter(x -> x != '', [{ids}])"
     marks = "" if watermarks is None else f"""
         UNION ALL
         SELECT unit_id, '', '', toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
@@ -67,9 +68,10 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
             SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
                    if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
                    if(is_person, c.person_id, '') AS person_id,
-                   if(is_person, {_NO_COUNTS}, CAST(({ids}, [{flags}]), 'Tuple(Array(String), Array(Int64))')) AS n,
+                   if(is_person, {_NO_COUNTS}, CAST((counted, arrayMap(x -> sign, counted)),
+                                                    'Tuple(Array(String), Array(Int64))')) AS n,
                    if(is_person, sign, toInt64(0)) AS pn
-            FROM ({changes}) AS c
+            FROM (SELECT *, {ids} AS counted FROM ({changes})) AS c
             ARRAY JOIN if(type IN {str_list(PERSON_TYPES)}, [0, 1], [0]) AS is_person)
         GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
         HAVING notEmpty(n.1) OR pn != 0"""

@@ -21,7 +21,8 @@ ORDER BY (tree_id, unit_id);
 DROP TABLE IF EXISTS daily;
 
 -- `unit_id`: the unit whose subtree the row counts in; on watermark rows (person_type 'upto'),
--- the unit folded. `family` 'child' rows are keyed by the child of `unit_id` the fact rolls up
+-- the unit folded. `person_type` comes early in the key: counts ('') and persons are read
+-- apart. `family` 'child' rows are keyed by the child of `unit_id` the fact rolls up
 -- through (`unit_id` itself for its own facts), 'level' rows by the level of the fact's unit.
 CREATE TABLE IF NOT EXISTS daily (
     unit_id      String,
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS daily (
     n            SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(Int64))),
     pn           SimpleAggregateFunction(sum, Int64)
 ) ENGINE = AggregatingMergeTree
-ORDER BY (unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_id);
+ORDER BY (unit_id, family, person_type, scope_key, day, person_kind, person_rank, person_id);
 
 DROP TABLE IF EXISTS items;
 

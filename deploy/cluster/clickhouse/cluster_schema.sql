@@ -239,7 +239,7 @@ CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
     pn           SimpleAggregateFunction(sum, Int64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/daily', '{replica}')
-ORDER BY (unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_id);
+ORDER BY (unit_id, family, person_type, scope_key, day, person_kind, person_rank, person_id);
 
 CREATE TABLE IF NOT EXISTS jiandu.projection_settings ON CLUSTER jiandu
 (

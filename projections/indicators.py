@@ -116,11 +116,12 @@ class IndicatorService:
         due_hi = q.to or (as_of_day + dt.timedelta(days=1))
         ctx = _Ctx(q, tree, spans, lo, hi, as_of, as_of_day, due_lo, due_hi, self, scope)
 
-        with self.side.client() as side, self.side.client() as third:
+        with self.side.client() as side:
             items = _PARTS.submit(ctx.items, live, side)
             if live:
-                persons = _PARTS.submit(ctx.live_persons, third)
-                parts = (ctx.live_counts(), persons.result(), items.result())
+                with self.side.client() as third:
+                    persons = _PARTS.submit(ctx.live_persons, third)
+                    parts = (ctx.live_counts(), persons.result(), items.result())
             else:
                 parts = (ctx.counts(), items.result())
         rows: dict[str, dict[str, Any]] = {}

@@ -15,14 +15,10 @@ import threading
 from domain.events import UNIT_EVENT_TYPES
 from domain.hierarchy import Hierarchy
 from projections.hierarchy import HierarchySource
+from projections.resolved import date32
 from projections.store import ClickHouseStore
 
 COLUMNS = ("tree_id", "unit_id", "start_day", "end_day", "ancestor", "family", "scope_key")
-FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2299, 12, 31)  # the Date32 range
-
-
-def _day(value: dt.date) -> dt.date:
-    return min(max(value, FIRST_DAY), LAST_DAY)
 
 
 def rollup_sql(rows: str, columns: str) -> str:
@@ -54,7 +50,7 @@ class AncestryTable:
         with self._lock:
             if self._last[0] is tree:
                 return self._last[1]
-        rows = [(span.unit_id, _day(span.start), _day(span.end), ancestor, family, key)
+        rows = [(span.unit_id, date32(span.start), date32(span.end), ancestor, family, key)
                 for ancestor, span in tree.ancestry()
                 for family, key in (("child", span.key), ("level", tree.get(span.unit_id).level))]
         text = "\n".join("\t".join(map(str, row)) for row in sorted(rows))

@@ -58,6 +58,6 @@ def _condition(type_: str, kind: str | None, rank: str | None) -> str:
                                                   if v is not None])
 
 
-ADDITIVE = _additive()  # indicator id → condition; position in this dict = index in daily.n
+ADDITIVE = _additive()  # indicator id → condition (daily.n maps these ids to counts)
 PERSONS = _persons()  # indicator id → (type, kind, rank), None for any
 DISTINCT = {name: _condition(*key) for name, key in PERSONS.items()}  # the same, as SQL conditions

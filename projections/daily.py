@@ -1,4 +1,4 @@
-"""`daily`: the live count figures, folded per unit and local day as the ledger grows.
+"""`daily`: the live count figures, folded per subtree and local day as the ledger grows.
 
 A fold covers a contiguous seq range per unit. It writes +1 rows for each new fact and, for
 every fact a correction or retraction in the range touches, -1 for the version in force
@@ -93,7 +93,7 @@ def rebuild_sql(as_of: dt.datetime) -> str:
 
 
 class DailyFolds(Folds):
-    """The per-unit, per-day count folds (`daily`)."""
+    """The per-subtree, per-day count folds (`daily`)."""
 
     kind = "daily"
     columns = COLUMNS

@@ -29,6 +29,12 @@ IN_RANGES = "unit_id IN {u:Array(String)} AND seq >= transform(unit_id, {u:Array
 FIRST_DAY = dt.date(1900, 1, 1)  # the day of watermark rows
 
 
+def recorded(store: ClickHouseStore, names: list[str]) -> dict[str, str]:
+    """The latest value of each named projection setting (names never recorded are absent)."""
+    return dict(store.rows("SELECT name, argMax(value, set_at) FROM projection_settings "
+                           "WHERE name IN {n:Array(String)} GROUP BY name", {"n": names}))
+
+
 def ledger_watermarks(as_of: str) -> str:
     """Each unit's last seq recorded at or before `as_of` (a rebuild's source positions)."""
     return f"SELECT unit_id, max(seq) AS top FROM ledger WHERE recorded_at <= {as_of} GROUP BY unit_id"
@@ -83,14 +89,14 @@ class Folds:
         when no other range is pending."""
         changed = self._setting("timezone") != self.timezone
         if changed or not self.store.rows(f"SELECT 1 FROM {self.kind} LIMIT 1"):
-            units = int(self.store.scalar("SELECT uniqExact(unit_id) FROM ledger") or 0)
+            units = self._ledger_units()
             if units:
                 self.rebuild_live(tree)
             if changed:
                 self._record("timezone", self.timezone)
             return units
         if self._rebuilt_for(tree):
-            return int(self.store.scalar("SELECT uniqExact(unit_id) FROM ledger") or 0)
+            return self._ledger_units()
         behind = self.store.rows(
             f"SELECT l.unit_id, d.upto + 1, l.top FROM (SELECT unit_id, max(seq) AS top FROM ledger "
             f"GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
@@ -132,10 +138,11 @@ class Folds:
         self.rebuild_live(tree)
         return True
 
+    def _ledger_units(self) -> int:
+        return int(self.store.scalar("SELECT uniqExact(unit_id) FROM ledger") or 0)
+
     def _setting(self, name: str) -> str | None:
-        stored = self.store.rows("SELECT argMax(value, set_at) FROM projection_settings "
-                                 "WHERE name = {n:String} HAVING count() > 0", {"n": f"{self.kind}.{name}"})
-        return stored[0][0] if stored else None
+        return recorded(self.store, [f"{self.kind}.{name}"]).get(f"{self.kind}.{name}")
 
     def _record(self, name: str, value: str) -> None:
         # Later than the last value by at least 1 ms, so `_setting` never sees a tie.

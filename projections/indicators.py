@@ -21,9 +21,11 @@ from domain.indicators import (
 )
 from projections.ancestry import AncestryTable
 from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSONS
+from projections.daily import DailyFolds
+from projections.folds import recorded
 from projections.hierarchy import HierarchySource
 from projections.items import WATERMARK as ITEM_WATERMARK
-from projections.items import current_sql, state_sql
+from projections.items import ItemFolds, current_sql, state_sql
 from projections.resolved import (
     FAR_FUTURE,
     FAR_PAST,
@@ -146,11 +148,10 @@ class IndicatorService:
         folds change version only when the hierarchy in `facts` does, and then `tree` is a
         new object (HierarchySource rebuilds it when its fingerprint changes)."""
         def stamped() -> bool | None:
-            stamps = dict(self.store.rows(
-                "SELECT name, argMax(value, set_at) FROM projection_settings "
-                "WHERE name IN ('daily.tree', 'items.tree') GROUP BY name"))
+            names = [f"{folds.kind}.tree" for folds in (DailyFolds, ItemFolds)]
+            stamps = recorded(self.store, names)
             tree_id = self.trees.tree_id(tree)
-            return (stamps.get("daily.tree") == tree_id and stamps.get("items.tree") == tree_id) or None
+            return all(stamps.get(name) == tree_id for name in names) or None
         return bool(self._memo(tree, ("current",), stamped))
 
     def _memo(self, tree: Hierarchy, key: tuple, make):

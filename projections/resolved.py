@@ -94,9 +94,14 @@ def instant_bound(to_instant):
     return bound
 
 
+def date32(day: dt.date) -> dt.date:
+    """`day` clamped into ClickHouse's Date32 range (span bounds are date.min / date.max)."""
+    return max(min(day, FAR_FUTURE.date()), FAR_PAST.date())
+
+
 def day_bound(day: dt.date) -> str:
     """Render span bounds as local dates (for filtering `daily` rows by `day`)."""
-    return f"toDate32('{max(min(day, FAR_FUTURE.date()), FAR_PAST.date()).isoformat()}')"
+    return f"toDate32('{date32(day).isoformat()}')"
 
 
 def key_sql(spans: Sequence[Span], to_instant, unit: str = "scope_unit", time: str = "occurred_at",

@@ -8,20 +8,15 @@ the same subtree is written once, and a hierarchy change simply yields a new id.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import threading
 from collections.abc import Sequence
 
 from domain.hierarchy import Span
+from projections.resolved import date32
 from projections.store import ClickHouseStore
 
 SMALL = 64  # up to this many spans, literals are cheaper than a join
-FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2299, 12, 31)  # the Date32 range
-
-
-def _day(value: dt.date) -> dt.date:
-    return min(max(value, FIRST_DAY), LAST_DAY)
 
 
 def scope_id(spans: Sequence[Span]) -> str:
@@ -43,7 +38,7 @@ class ScopeTable:
         with self._lock:
             if sid not in self._known:
                 if not self.store.scalar("SELECT count() FROM scopes WHERE scope_id = {s:String}", {"s": sid}):
-                    self.store.insert("scopes", [[sid, s.unit_id, _day(s.start), _day(s.end), s.key] for s in spans],
+                    self.store.insert("scopes", [[sid, s.unit_id, date32(s.start), date32(s.end), s.key] for s in spans],
                                       ["scope_id", "unit_id", "start_day", "end_day", "scope_key"])
                 self._known.add(sid)
         return (f"SELECT unit_id, start_day, end_day, scope_key FROM scopes "

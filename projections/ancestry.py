@@ -34,32 +34,51 @@ def rollup_sql(rows: str, columns: str) -> str:
 
 
 class AncestryTable:
-    """Writes each hierarchy version's ancestry once and names it by its `tree_id`."""
+    """Names each hierarchy version's ancestry by its `tree_id` and writes it once (`current`)."""
 
     def __init__(self, store: ClickHouseStore, hierarchy: HierarchySource | None = None):
         self.store = store
         self.hierarchy = hierarchy or HierarchySource(store)
         self._lock = threading.Lock()
         self._last: tuple[Hierarchy | None, str] = (None, "")
+        self._written: set[str] = set()
 
     def current(self, as_of: dt.datetime | None = None) -> str:
         """The id of the hierarchy as recorded up to `as_of` (now when None), written if new."""
-        return self.tree_id(self.hierarchy.at(as_of))
+        return self.write(self.hierarchy.at(as_of))
+
+    def write(self, tree: Hierarchy) -> str:
+        """`tree`'s id, its rows written unless they already are."""
+        tid = self.tree_id(tree)
+        with self._lock:
+            if tid in self._written:
+                return tid
+        if not self.store.scalar("SELECT count() FROM ancestry WHERE tree_id = {t:String}", {"t": tid}):
+            # The worker, a replay and another process may all meet a new version at once: the
+            # id is the insert's deduplication token, so ClickHouse keeps the first insert only
+            # (a second copy would count every fact joined through it twice).
+            self.store.insert("ancestry", [(tid, *row) for row in self._rows(tree)], COLUMNS,
+                              settings={"insert_deduplication_token": f"ancestry:{tid}"})
+        with self._lock:
+            self._written.add(tid)
+        return tid
 
     def tree_id(self, tree: Hierarchy) -> str:
+        """The id `tree`'s rows are (or will be) stored under; writes nothing."""
         with self._lock:
             if self._last[0] is tree:
                 return self._last[1]
-        rows = [(span.unit_id, date32(span.start), date32(span.end), ancestor, family, key)
-                for ancestor, span in tree.ancestry()
-                for family, key in (("child", span.key), ("level", tree.get(span.unit_id).level))]
-        text = "\n".join("\t".join(map(str, row)) for row in sorted(rows))
+        text = "\n".join("\t".join(map(str, row)) for row in self._rows(tree))
         tid = hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
-        if not self.store.scalar("SELECT count() FROM ancestry WHERE tree_id = {t:String}", {"t": tid}):
-            self.store.insert("ancestry", [(tid, *row) for row in rows], COLUMNS)
         with self._lock:
             self._last = (tree, tid)
         return tid
+
+    @staticmethod
+    def _rows(tree: Hierarchy) -> list[tuple]:
+        return sorted((span.unit_id, date32(span.start), date32(span.end), ancestor, family, key)
+                      for ancestor, span in tree.ancestry()
+                      for family, key in (("child", span.key), ("level", tree.get(span.unit_id).level)))
 
     def extends(self, old: str, new: str) -> bool:
         """True when folds written with `old` are right for `new` as they stand: every row of

@@ -38,8 +38,10 @@ class ScopeTable:
         with self._lock:
             if sid not in self._known:
                 if not self.store.scalar("SELECT count() FROM scopes WHERE scope_id = {s:String}", {"s": sid}):
+                    # Deduplicated by id: another process may write the same scope at once.
                     self.store.insert("scopes", [[sid, s.unit_id, date32(s.start), date32(s.end), s.key] for s in spans],
-                                      ["scope_id", "unit_id", "start_day", "end_day", "scope_key"])
+                                      ["scope_id", "unit_id", "start_day", "end_day", "scope_key"],
+                                      settings={"insert_deduplication_token": f"scopes:{sid}"})
                 self._known.add(sid)
         return (f"SELECT unit_id, start_day, end_day, scope_key FROM scopes "
                 f"WHERE scope_id = '{sid}'")

@@ -55,11 +55,12 @@ class ClickHouseStore:
         rows = self.rows(sql, parameters)
         return rows[0][0] if rows else None
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+               settings: dict[str, Any] | None = None) -> None:
         if not rows:
             return
         with self._lock:
-            self._client.insert(table, rows, column_names=list(columns))
+            self._client.insert(table, rows, column_names=list(columns), settings=settings)
 
     def insert_columns(self, table: str, columns: dict[str, Sequence[Any]]) -> None:
         """Insert column-oriented data (faster than rows for large batches)."""

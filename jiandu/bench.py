@@ -33,6 +33,7 @@ FIGURES = ("events", "e2e_events_per_s", "ceiling_consume_events_per_s", "ceilin
            "naive_events_per_s", "freshness_p50_ms", "freshness_p95_ms", "replay_events_per_s",
            "api_p50_ms", "api_p99_ms", "rss_mb")
 BATCH = 5000  # events per submission
+CHUNK = 50_000  # rows per insert in the insert-only ceiling
 NAIVE_TOPIC = "bench.naive"
 # "Queryable" means in the live figures: `daily` is the last fold a batch writes, so an event
 # whose seq its unit's `daily` watermark has reached is in `facts`, `items` and `daily`.
@@ -47,7 +48,8 @@ RAW_TOPIC = "bench.raw"
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A phase's start, with the peak RSS so far (which phase grows it shows in the log)."""
+    print(f"{message}  [峰值内存 peak RSS so far {_peak_rss_mb():,.0f} MB]", file=sys.stderr, flush=True)
 
 
 def _peak_rss_mb() -> float:
@@ -60,8 +62,8 @@ def _progress(label: str, done: int, total: int) -> None:
         return
     width = 30
     bar = "█" * (width * done // max(total, 1))
-    print(f"\r{label} [{bar:<{width}}] {done:,}/{total:,}", end="\n" if done >= total else "",
-          file=sys.stderr, flush=True)
+    end = "\n" if done >= total or not sys.stderr.isatty() else ""  # a log file: one line per step
+    print(f"\r{label} [{bar:<{width}}] {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
 
 
 class Bench:
@@ -114,7 +116,7 @@ class Bench:
                 yield json.loads(line)
 
     async def insert_ceiling(self) -> None:
-        """ClickHouse insert-only: ledger-shaped rows, columnar, one insert per 50k."""
+        """ClickHouse insert-only: ledger-shaped rows, columnar, one insert per 50k (CHUNK)."""
         _say("① ClickHouse 写入上限 insert-only …")
         self.store.command("CREATE TABLE bench_insert AS ledger")
         ingestor = Ingestor(ClickHouseLedger(self.store))
@@ -122,11 +124,14 @@ class Bench:
         for raws in itertools.islice(self.batches(), 4):
             rows += [ingestor._chain({}, e, e.payload.model_dump(mode="json"), "bench", e.event_id, e.type)
                      | {"source_partition": 0, "source_offset": 0, "batch_id": ""} for e in decode_batch(raws)]
-        rows = (rows * (self.n // max(len(rows), 1) + 1))[:self.n]
-        columns = {c: [r[c] for r in rows] for c in LEDGER_COLUMNS}
+        # One 50k-row chunk of columns, inserted until N rows are in: N rows' worth of column
+        # lists would be the bench's own memory (~200 MB per million), not the platform's.
+        rows = (rows * (CHUNK // max(len(rows), 1) + 1))[:CHUNK]
+        chunk = {c: [r[c] for r in rows] for c in LEDGER_COLUMNS}
         started = time.perf_counter()
-        for i in range(0, self.n, 50_000):
-            self.store.insert_columns("bench_insert", {c: v[i:i + 50_000] for c, v in columns.items()})
+        for i in range(0, self.n, CHUNK):
+            size = min(CHUNK, self.n - i)
+            self.store.insert_columns("bench_insert", {c: v[:size] for c, v in chunk.items()})
         self.results["ceiling_insert_rows_per_s"] = round(self.n / (time.perf_counter() - started))
         self.store.command("DROP TABLE bench_insert")
 

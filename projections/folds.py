@@ -27,6 +27,12 @@ SEQ_RANGES = ("unit_id IN {u:Array(String)} "
 # the ranges just written, or, in catch-up, on everything past each unit's last fold).
 IN_RANGES = "unit_id IN {u:Array(String)} AND seq >= transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0))"
 FIRST_DAY = dt.date(1900, 1, 1)  # the day of watermark rows
+# Every fold and rebuild writes rows already grouped by the table's key (watermark rows have
+# keys of their own), so the merge an AggregatingMergeTree does on insert changes nothing:
+# skip it (a real 1M ledger's daily rebuild: ~7.5 -> ~5.5 s, same checksum). Insert blocks of
+# 200k rows instead of 1M bound the memory the sort before writing takes (~200 MB less).
+INSERT_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 200_000,
+                   "min_insert_block_size_bytes": 64 << 20}
 
 
 def recorded(store: ClickHouseStore, names: list[str]) -> dict[str, str]:
@@ -78,7 +84,7 @@ class Folds:
         rows = self.changes({"u": units, "lo": [bounds[u][0] for u in units],
                              "hi": [bounds[u][1] for u in units], "tz": self.timezone, "tree": tree}, corrections)
         rows += [self.watermark(u, bounds[u][1]) for u in units]
-        self.store.insert(self.kind, rows, self.columns)
+        self.store.insert(self.kind, rows, self.columns, settings=INSERT_SETTINGS)
 
     def catch_up(self, tree: str) -> int:
         """Fold every unit's ledger rows past its last folded seq; return the units folded.
@@ -111,7 +117,8 @@ class Folds:
         self.store.command(f"DROP TABLE IF EXISTS {target}")
         self.store.command(f"CREATE TABLE {target} AS {self.kind}")
         self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) "
-                           f"{self.rebuild_sql(as_of or FAR_FUTURE)}", {"tz": self.timezone, "tree": tree})
+                           f"{self.rebuild_sql(as_of or FAR_FUTURE)}", {"tz": self.timezone, "tree": tree},
+                           settings=INSERT_SETTINGS)
 
     def rebuild_live(self, tree: str) -> None:
         """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole.

@@ -79,7 +79,7 @@ async def indicators(
     tree = await run_in_threadpool(ctx.hierarchy.at)
     readable(tree, principal, unit)
     query = IndicatorQuery(unit, scope, from_, to, as_utc(as_of), group_by)
-    return await run_in_threadpool(ctx.indicators.compute, query)
+    return await run_in_threadpool(ctx.indicators.compute, query, tree)
 
 
 def _unit_out(tree: Hierarchy, unit_id: str) -> UnitOut:
@@ -135,8 +135,9 @@ async def indicators_report(
     tree = await run_in_threadpool(ctx.hierarchy.at)
     readable(tree, principal, unit)
     base = IndicatorQuery(unit, "subtree", from_, to, as_utc(as_of))
-    by_child = await run_in_threadpool(ctx.indicators.compute, IndicatorQuery(**{**base.__dict__, "group_by": "child"}))
-    total = await run_in_threadpool(ctx.indicators.compute, base)
+    by_child = await run_in_threadpool(ctx.indicators.compute,
+                                       IndicatorQuery(**{**base.__dict__, "group_by": "child"}), tree)
+    total = await run_in_threadpool(ctx.indicators.compute, base, tree)  # both on one hierarchy
     title = f"{tree.get(unit).name} 纪检监察工作统计表"
     body = await run_in_threadpool(build_report, by_child, total, title)
     filename = f"indicators-{unit}-{from_ or 'all'}-{to or 'now'}.xlsx"

@@ -80,16 +80,25 @@ class ClickHouseStore:
         self.command("CREATE TABLE IF NOT EXISTS schema_migrations (name String, applied_at "
                      "DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name")
         done = {row[0] for row in self.rows("SELECT name FROM schema_migrations")}
+        # On a cluster, deploy/cluster/clickhouse/cluster_schema.sql has created the replicated
+        # form of every table (schema_migrations too) first; a migration's own statements would
+        # drop or create single-node tables beside them, so there they are only recorded.
+        recorded_only = self.replicated("schema_migrations")
         applied = []
         folder = Path(__file__).parent / "migrations"
         for item in sorted(folder.iterdir(), key=lambda p: p.name):
             if not item.name.endswith(".sql") or item.name in done:
                 continue
-            for statement in split_sql(item.read_text(encoding="utf-8")):
+            for statement in [] if recorded_only else split_sql(item.read_text(encoding="utf-8")):
                 self.command(statement)
             self.insert("schema_migrations", [[item.name]], ["name"])
             applied.append(item.name)
         return applied
+
+    def replicated(self, table: str) -> bool:
+        engine = self.scalar("SELECT engine FROM system.tables WHERE database = currentDatabase() "
+                             "AND name = {t:String}", {"t": table})
+        return str(engine or "").startswith("Replicated")
 
     def close(self) -> None:
         with self._lock:

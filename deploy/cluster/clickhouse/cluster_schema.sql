@@ -1,6 +1,6 @@
 -- jiandu schema for the ClickHouse cluster `jiandu` (1 shard × 3 replicas, see config.d/cluster.xml).
 --
--- The same tables and columns as projections/migrations/0001_ledger.sql … 0008_facts_source_one_parse.sql,
+-- The same tables and columns as projections/migrations/0001_ledger.sql … 0009_write_once.sql,
 -- made replicated:
 --   * ledger and facts: a ReplicatedMergeTree `<name>_local` on every node, and a Distributed
 --     table under the name jiandu queries (`ledger`, `facts`), sharded by cityHash64(unit_id)
@@ -10,9 +10,10 @@
 --
 -- Apply once, BEFORE `jiandu migrate` (the compose override's `clickhouse-schema` service does):
 --   clickhouse-client --host clickhouse --user … --password … --multiquery --queries-file cluster_schema.sql
--- `jiandu migrate` then finds every table present (its statements are CREATE … IF NOT EXISTS)
--- and only records the migrations as applied. A NEW migration file needs its replicated
--- counterpart here before it is deployed to a cluster, or it creates a table on one node only.
+-- `jiandu migrate` then sees a replicated `schema_migrations` and only records the migrations
+-- as applied, running none of their statements. A NEW migration file needs its replicated
+-- counterpart here before it is deployed to a cluster, or its table never exists there.
+-- (0009 turns on insert deduplication for `ancestry` and `scopes`: replicated tables have it.)
 -- tests/unit/test_deploy_files.py checks that the columns here match the migrations.
 --
 -- Every statement is ON CLUSTER jiandu: run on one node, executed on all (through Keeper).

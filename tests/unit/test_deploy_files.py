@@ -628,3 +628,13 @@ def test_cluster_schema_parses_as_clickhouse_sql(tmp_path):
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+# --------------------------------------------------------------------------- packaging
+
+def test_kafka_python_checksums_batches_in_c():
+    """kafka-python falls back to a pure-Python CRC-32C (~0.26 s per MB, holding the GIL the
+    worker needs in the embedded process) when the `crc32c` package is missing."""
+    from kafka.record import util
+
+    assert util.crc32c_c is not None and util._crc32c is util.crc32c_c

@@ -48,7 +48,7 @@ def _race(calls) -> list:
     return results
 
 
-def test_racing_writers_of_one_hierarchy_version_write_its_rows_once(chdb_store, tmp_path):
+def test_racing_writers_of_one_hierarchy_version_write_its_rows_once(chdb_store):
     # The worker and the API each hold a table writer, on clients of their own.
     other = ClickHouseStore(chdb_store.url)
     for attempt in range(6):
@@ -75,7 +75,6 @@ def test_racing_writers_of_one_scope_write_its_rows_once(chdb_store):
 
 REPAIR = """
 import json, sys
-from domain.hierarchy import Hierarchy
 from projections.ancestry import AncestryTable
 from projections.folds import recorded
 from projections.store import ClickHouseStore

@@ -14,7 +14,7 @@ import datetime as dt
 
 from projections.ancestry import rollup_sql
 from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
-from projections.folds import FIRST_DAY, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
+from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
 from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
 
 KEY = "unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_id"
@@ -82,8 +82,8 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
     HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
 
 
-FOLD_SQL = _fold_sql(_changes())  # ranges with corrections or retractions (of the targets {t})
-PLAIN_FOLD_SQL = _fold_sql(_new_facts())  # ranges of original events only ({t} empty)
+FOLD_SQL = _fold_sql(_changes(), FOLD_WATERMARKS)  # ranges with corrections or retractions (of the targets {t})
+PLAIN_FOLD_SQL = _fold_sql(_new_facts(), FOLD_WATERMARKS)  # ranges of original events only ({t} empty)
 
 
 def rebuild_sql(as_of: dt.datetime) -> str:
@@ -103,12 +103,9 @@ class DailyFolds(Folds):
                    "WHERE upto_seq > 0 OR notEmpty(n.1) OR pn != 0")
     merged_columns = f"{KEY}, upto, n, pn"
 
-    def changes(self, params: dict, corrections: bool) -> list[tuple]:
-        touched = [r[0] for r in self.store.rows(TOUCHED_SQL, params)] if corrections else []
-        return self.store.rows(FOLD_SQL if touched else PLAIN_FOLD_SQL, params | {"t": touched})
-
-    def watermark(self, unit: str, top: int) -> tuple:
-        return (unit, "", "", FIRST_DAY, "upto", "", "", "", top, ([], []), 0)
+    def fold_sql(self, params: dict, corrections: bool) -> str:
+        params["t"] = [r[0] for r in self.store.rows(TOUCHED_SQL, params)] if corrections else []
+        return FOLD_SQL if params["t"] else PLAIN_FOLD_SQL
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)

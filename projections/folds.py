@@ -1,9 +1,10 @@
 """Signed folds of the ledger into a live table, with each unit's source position beside them.
 
-A fold covers a contiguous seq range per unit ({u, lo, hi}). A subclass reads the signed
-changes the ranges make from `facts` (`changes`); one watermark row per unit, whose `upto_seq`
-is its range's top, is added, and everything is written back as ONE insert, so the changes and
-their source position land together or not at all. `catch_up` folds exactly what lies past
+A fold covers a contiguous seq range per unit ({u, lo, hi}). A subclass gives the SELECT of
+the signed changes the ranges make to its table, read from `facts`, with one watermark row per
+unit whose `upto_seq` is its range's top (`fold_sql`). It runs as ONE `INSERT … SELECT` that
+ClickHouse writes as one block, i.e. one part (`FOLD_SETTINGS`), so the changes and their
+source position land together or not at all, and the rows never travel through Python. `catch_up` folds exactly what lies past
 each unit's last `upto_seq` (after a crash, or a time-zone change).
 
 Rows are written under every unit whose subtree holds the fact's unit (`projections.ancestry`),
@@ -29,10 +30,19 @@ IN_RANGES = "unit_id IN {u:Array(String)} AND seq >= transform(unit_id, {u:Array
 FIRST_DAY = dt.date(1900, 1, 1)  # the day of watermark rows
 # Every fold and rebuild writes rows already grouped by the table's key (watermark rows have
 # keys of their own), so the merge an AggregatingMergeTree does on insert changes nothing:
-# skip it (a real 1M ledger's daily rebuild: ~7.5 -> ~5.5 s, same checksum). Insert blocks of
-# 200k rows instead of 1M bound the memory the sort before writing takes (~200 MB less).
+# skip it (a real 1M ledger's daily rebuild: ~7.5 -> ~5.5 s, same checksum). A rebuild fills a
+# table that is swapped in whole, so it writes 200k-row blocks instead of 1M: that bounds the
+# memory the sort before writing takes (~200 MB less).
 INSERT_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 200_000,
                    "min_insert_block_size_bytes": 64 << 20}
+# A live fold must land whole: its rows are squashed into one block however many there are
+# (a block is written as one part, atomically; the tables have no partition key to split it),
+# by one insert thread.
+FOLD_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 1 << 62,
+                 "min_insert_block_size_bytes": 1 << 62, "max_insert_threads": 1}
+# Each unit's (unit_id, top) of a fold's ranges, the source of its watermark rows.
+FOLD_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top "
+                   "FROM (SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
 
 
 def recorded(store: ClickHouseStore, names: list[str]) -> dict[str, str]:
@@ -61,12 +71,9 @@ class Folds:
         self.timezone = timezone
         self.trees = trees or AncestryTable(store)
 
-    def changes(self, params: dict, corrections: bool) -> list[tuple]:
-        """The table's rows for the ranges in `params` (u, lo, hi, tz, tree), watermarks aside."""
-        raise NotImplementedError
-
-    def watermark(self, unit: str, top: int) -> tuple:
-        """The row recording that `unit` is folded up to seq `top`."""
+    def fold_sql(self, params: dict, corrections: bool) -> str:
+        """The SELECT of the table's rows (`columns`) for the ranges in `params` (u, lo, hi, tz,
+        tree) and their watermark rows (`FOLD_WATERMARKS`); may add parameters to `params`."""
         raise NotImplementedError
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
@@ -81,10 +88,11 @@ class Folds:
         if not bounds or self._rebuilt_for(tree):
             return
         units = list(bounds)
-        rows = self.changes({"u": units, "lo": [bounds[u][0] for u in units],
-                             "hi": [bounds[u][1] for u in units], "tz": self.timezone, "tree": tree}, corrections)
-        rows += [self.watermark(u, bounds[u][1]) for u in units]
-        self.store.insert(self.kind, rows, self.columns, settings=INSERT_SETTINGS)
+        params = {"u": units, "lo": [bounds[u][0] for u in units], "hi": [bounds[u][1] for u in units],
+                  "tz": self.timezone, "tree": tree}
+        sql = self.fold_sql(params, corrections)
+        self.store.command(f"INSERT INTO {self.kind} ({', '.join(self.columns)}) {sql}", params,
+                           settings=FOLD_SETTINGS)
 
     def catch_up(self, tree: str) -> int:
         """Fold every unit's ledger rows past its last folded seq; return the units folded.

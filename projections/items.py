@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from projections.ancestry import rollup_sql
-from projections.folds import FIRST_DAY, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
+from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
 from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
 
 KEY = "unit_id, family, scope_key, kind, day, due, is_closed, closed_day, method"  # see migration 0007
@@ -72,14 +72,18 @@ TOUCHED_SQL = (f"SELECT DISTINCT target_id FROM facts WHERE op = 0 AND type IN {
                f"AND subject_id IN ({_SUBJECTS})")
 
 
+def _marks(watermarks: str) -> str:
+    """A watermark row (kind 'upto') for each (unit_id, top) of `watermarks`."""
+    return (f"SELECT unit_id, '', '', {WATERMARK}, {NO_DAY}, {NO_DAY}, toUInt8(0), {NO_DAY}, '', top, "
+            f"toInt64(0), toInt64(0) FROM ({watermarks})")
+
+
 def _fold_sql(states: str, watermarks: str | None = None) -> str:
     """Item rows from signed states, under every unit whose subtree holds the item's unit on its
     day (`rollup_sql`), plus each unit's (unit_id, top) from `watermarks` when given (a live
     fold adds its watermark rows itself)."""
     marks = "" if watermarks is None else f"""
-        UNION ALL
-        SELECT unit_id, '', '', {WATERMARK}, {NO_DAY}, {NO_DAY}, toUInt8(0), {NO_DAY}, '', top, toInt64(0), toInt64(0)
-        FROM ({watermarks})"""
+        UNION ALL {_marks(watermarks)}"""
     per_unit = f"""
         SELECT {STATE_COLUMNS}, toUInt64(0) AS upto, sum(toInt64(side)) AS n, sum(side * pct) AS pct
         FROM ({states})
@@ -94,7 +98,8 @@ def _fold_sql(states: str, watermarks: str | None = None) -> str:
 
 # Every touched item's state without the ranges' events (-1) and with them (+1).
 FOLD_SQL = _fold_sql(state_sql(two_sided_sql(ITEM_TYPES, "target_id IN {t:Array(UUID)}", IN_RANGES, FIELDS),
-                               "{tz:String}"))
+                               "{tz:String}"), FOLD_WATERMARKS)
+MARKS_SQL = _marks(FOLD_WATERMARKS)  # a fold whose ranges touch no item
 
 
 def rebuild_sql(as_of: dt.datetime) -> str:
@@ -117,14 +122,11 @@ class ItemFolds(Folds):
                    f"FROM {{table}} GROUP BY {KEY} HAVING upto > 0 OR n != 0 OR pct != 0")
     merged_columns = f"{KEY}, upto, n, pct"
 
-    def changes(self, params: dict, corrections: bool) -> list[tuple]:
+    def fold_sql(self, params: dict, corrections: bool) -> str:
         # A closure or progress report changes an older item: always both sides, for the
         # items the ranges touch (often none).
-        touched = [r[0] for r in self.store.rows(TOUCHED_SQL, params)]
-        return self.store.rows(FOLD_SQL, params | {"t": touched}) if touched else []
-
-    def watermark(self, unit: str, top: int) -> tuple:
-        return (unit, "", "", "upto", FIRST_DAY, FIRST_DAY, 0, FIRST_DAY, "", top, 0, 0)
+        params["t"] = [r[0] for r in self.store.rows(TOUCHED_SQL, params)]
+        return FOLD_SQL if params["t"] else MARKS_SQL
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)

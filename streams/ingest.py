@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain.chain import GENESIS, canonical_json, link_hash_parts
-from domain.decode import DecodeError, Problem, decode_event
+from domain.decode import DecodeError, Problem, decode_each
 from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
 from domain.records import decode_record
 from projections.ledger import Head, LedgerStore, Target
@@ -75,11 +75,9 @@ class Ingestor:
                 outcome.rejected.append(self._reject(delivery, 0, None, Problem(0, None, "(record)", str(exc))))
                 continue
             outcome.batch_ids.append(record.batch_id)
-            for index, raw in enumerate(record.events):
-                try:
-                    event = decode_event(raw, index)
-                except DecodeError as exc:
-                    outcome.rejected.append(self._reject(delivery, index, raw, *exc.problems))
+            for index, (raw, event) in enumerate(zip(record.events, decode_each(record.events), strict=True)):
+                if isinstance(event, DecodeError):
+                    outcome.rejected.append(self._reject(delivery, index, raw, *event.problems))
                     continue
                 key = event.event_id.bytes
                 if key in self.seen or key in batch_seen:
@@ -121,12 +119,14 @@ class Ingestor:
         return outcome
 
     def _targets(self, accepted: list[tuple[Delivery, str, str, EnvelopeBase]]) -> dict[uuid.UUID, Target]:
+        # By type, not getattr(payload, "corrects", None): a missing attribute on a pydantic
+        # model raises and catches an AttributeError (~3 µs, for every event of a batch).
         wanted = set()
         for *_, event in accepted:
-            payload = event.payload  # type: ignore[attr-defined]
-            target = getattr(payload, "corrects", None) or getattr(payload, "retracts", None)
-            if target is not None:
-                wanted.add(target)
+            if event.type == "event_corrected":  # type: ignore[attr-defined]
+                wanted.add(event.payload.corrects)  # type: ignore[attr-defined]
+            elif event.type == "event_retracted":  # type: ignore[attr-defined]
+                wanted.add(event.payload.retracts)  # type: ignore[attr-defined]
         return self.ledger.targets(wanted) if wanted else {}
 
     def _resolve(self, event: EnvelopeBase, targets: dict[uuid.UUID, Target]) -> tuple[uuid.UUID, str, dict]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from domain import upcasting
 from domain.chain import GENESIS, link_hash
-from domain.decode import DecodeError, decode_batch, decode_event
+from domain.decode import DecodeError, decode_batch, decode_each, decode_event
 from domain.hierarchy import Hierarchy, Span
 from domain.indicators import largest_remainder_shares, percent
 
@@ -58,6 +58,36 @@ def test_decoder_raises_only_decode_errors(value):
         decode_event(value)
     except DecodeError:
         pass
+
+
+_SPOILERS = [
+    lambda e: e | {"type": "nonsense"},
+    lambda e: e | {"seq": 3},  # a server field
+    lambda e: e | {"schema_version": 9},  # newer than the server knows
+    lambda e: e | {"schema_version": 0},
+    lambda e: e | {"occurred_at": "2024-03-01T10:00:00"},
+    lambda e: e | {"payload": {"source": "petition"}},
+    lambda e: e | {"unit_id": ""},
+    lambda e: [e],
+]
+
+
+@given(st.lists(st.sampled_from([None, *range(len(_SPOILERS))]), min_size=1, max_size=12))
+def test_batch_decoding_says_what_one_by_one_decoding_says(spoil):
+    """decode_each validates a clean batch in one call: it must accept, reject and word the
+    problems exactly as decode_event does event by event."""
+    raws = [_event(subject_id=f"c{i}") if s is None else _SPOILERS[s](_event()) for i, s in enumerate(spoil)]
+
+    def one(raw, index):
+        try:
+            return decode_event(raw, index)
+        except DecodeError as exc:
+            return exc.problems
+
+    expected = [one(raw, 5 + i) for i, raw in enumerate(raws)]
+    got = [r.problems if isinstance(r, DecodeError) else r for r in decode_each(raws, 5)]
+    assert got == expected
+    assert sum(isinstance(r, list) for r in got) == sum(s is not None for s in spoil)
 
 
 def _tree() -> Hierarchy:

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from domain.records import encode_record
+from projections.folds import FOLD_SETTINGS, INSERT_SETTINGS
 from projections.hierarchy import HierarchySource
 from projections.indicators import IndicatorQuery, IndicatorService
 from projections.ledger import ClickHouseLedger
@@ -283,4 +284,78 @@ def test_registering_units_keeps_the_folds_and_their_figures(chdb_store):
     assert chdb_store.scalar(table) == before  # stamped for the new hierarchy, not rebuilt
     _ingest(chdb_store, [_petition(prefix, "t1", "2024-02-03")], [])
     assert _petitions(service, prefix + "k1", group_by="child") == {prefix + "k1": 1, prefix + "t1": 1}
+    assert_live_equals_recomputed(chdb_store, prefix)
+
+
+def _active_parts(store: ClickHouseStore, table: str) -> tuple[int, int]:
+    return store.rows("SELECT count(), sum(rows) FROM system.parts "
+                      "WHERE database = currentDatabase() AND table = {t:String} AND active", {"t": table})[0]
+
+
+def test_a_fold_of_any_size_is_written_as_one_part(chdb_store):
+    """A fold's rows and its watermarks must land together. ClickHouse writes a block as one
+    part, atomically; FOLD_SETTINGS squash all of a fold's rows into one block (a rebuild's
+    200k-row blocks would give several parts: a kill between them would half-apply a fold)."""
+    chdb_store.command("CREATE TABLE fold_parts AS daily")
+    try:
+        chdb_store.command("SYSTEM STOP MERGES fold_parts")
+        for settings, parts in ((FOLD_SETTINGS, 1), (INSERT_SETTINGS, 15)):
+            chdb_store.command("TRUNCATE TABLE fold_parts")
+            chdb_store.command(
+                "INSERT INTO fold_parts (unit_id, person_id, upto_seq, n, pn) "
+                "SELECT 'u', toString(number), 1, (['x'], [1]), 1 FROM numbers(3000000)",
+                settings=settings | {"max_block_size": 1000, "max_threads": 2})
+            assert _active_parts(chdb_store, "fold_parts") == (parts, 3_000_000)
+    finally:
+        chdb_store.command("DROP TABLE fold_parts")
+
+    # And a live fold of a batch is one insert per table: one new part each.
+    prefix = f"o{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    events = [{"event_id": str(uuid.uuid4()), "type": "sanction_imposed", "unit_id": prefix + unit,
+               "subject_id": f"s{i}", "occurred_at": f"2024-01-{1 + i % 28:02d}T10:00:00+08:00",
+               "payload": {"person_id": f"m{i}", "kind": "party", "rank": "county"}}
+              for i, unit in enumerate(UNITS * 400)]
+    events += [{"event_id": str(uuid.uuid4()), "type": "task_assigned", "unit_id": prefix + "c1",
+                "subject_id": f"t{i}", "occurred_at": "2024-01-05T10:00:00+08:00",
+                "payload": {"title": "台账", "responsible_leader": "乙", "standard": "按期",
+                            "assignee_unit": prefix + "k1", "due_date": "2024-03-15"}}
+               for i in range(50)]
+    for table in ("daily", "items"):
+        chdb_store.command(f"SYSTEM STOP MERGES {table}")
+    try:
+        before = [_active_parts(chdb_store, t)[0] for t in ("daily", "items")]
+        _ingest(chdb_store, events, [])
+        assert [_active_parts(chdb_store, t)[0] for t in ("daily", "items")] == [n + 1 for n in before]
+    finally:
+        for table in ("daily", "items"):
+            chdb_store.command(f"SYSTEM START MERGES {table}")
+    assert_live_equals_recomputed(chdb_store, prefix)
+
+
+def test_a_person_retracted_in_a_later_part_is_not_counted(chdb_store):
+    """The live person counts read `daily` without FINAL when every row read is positive. A
+    retraction folded into a part of its own leaves the person's +1 and -1 rows unmerged (merges
+    stopped here): the count must still drop, and a person kept by another fact must stay."""
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    sanctions = [{"event_id": str(uuid.uuid4()), "type": "sanction_imposed", "unit_id": prefix + "k1",
+                  "subject_id": f"s{i}", "occurred_at": "2024-01-05T10:00:00+08:00",
+                  "payload": {"person_id": person, "kind": "party", "rank": "county"}}
+                 for i, person in enumerate(["m1", "m2", "m2"])]
+    _ingest(chdb_store, sanctions, [])
+    service = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    assert _rows(service, prefix + "p")[prefix + "p"]["sanctions.persons"] == 2
+    retract = [{"event_id": str(uuid.uuid4()), "type": "event_retracted", "unit_id": prefix + "k1",
+                "subject_id": f"s{i}", "occurred_at": "2024-02-01T10:00:00+08:00",
+                "payload": {"retracts": sanctions[i]["event_id"], "reason": "录入错误"}} for i in (0, 1)]
+    chdb_store.command("SYSTEM STOP MERGES daily")
+    try:
+        _ingest(chdb_store, retract, [])
+        assert chdb_store.scalar(f"SELECT count() FROM daily WHERE unit_id = '{prefix}p' AND pn < 0") > 0
+        live = _rows(service, prefix + "p")[prefix + "p"]
+        assert live["sanctions.persons"] == 1  # m1 is gone; m2 still has one sanction
+        assert live["sanctions.party"] == 1
+    finally:
+        chdb_store.command("SYSTEM START MERGES daily")
     assert_live_equals_recomputed(chdb_store, prefix)

@@ -172,10 +172,14 @@ def _aware(value: dt.datetime) -> dt.datetime:
         raise ValueError("时间必须带时区 (timezone offset required, e.g. +08:00)")
     # Millisecond precision: the ledger stores DateTime64(3) and the hash covers it.
     value = value.astimezone(dt.UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if value.microsecond % 1000:  # a replace is a new object: only when there is one to drop
+        value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value
 
 
 AwareTime = Annotated[dt.datetime, AfterValidator(_aware)]
+_EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 class EnvelopeBase(BaseModel):
@@ -192,8 +196,9 @@ class EnvelopeBase(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _not_absurd(cls, value: dt.datetime) -> dt.datetime:
-        if not (dt.datetime(1990, 1, 1, tzinfo=dt.UTC) <= value
-                <= dt.datetime(2200, 1, 1, tzinfo=dt.UTC)):
+        # `value` is in UTC already (AwareTime): compared with UTC bounds made once, it is a
+        # plain comparison (two time zones would cost two utcoffset calls, ~1 µs per event).
+        if not (_EARLIEST <= value <= _LATEST):
             raise ValueError("occurred_at 超出合理范围 (must be between 1990 and 2200)")
         return value
 

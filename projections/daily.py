@@ -87,9 +87,15 @@ PLAIN_FOLD_SQL = _fold_sql(_new_facts(), FOLD_WATERMARKS)  # ranges of original 
 
 
 def rebuild_sql(as_of: dt.datetime) -> str:
-    """Daily rows for the whole ledger as known at `as_of` (replay)."""
-    changes = f"SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM ({resolved_sql(COUNTED_TYPES, as_of, '1', _FIELDS)})"
-    return _fold_sql(changes, ledger_watermarks(f"toDateTime64({ts(as_of)}, 6, 'UTC')"))
+    """Daily rows for the whole ledger as known at `as_of` (replay), the slice {part} of
+    {parts} by local day: the key holds the day, so slices share no row, and each slice's
+    GROUP BY holds a part of the table in memory. The watermark rows go with slice 0."""
+    slice_ = "cityHash64(toDate32(occurred_at, {tz:String})) % {parts:UInt32} = {part:UInt32}"
+    changes = (f"SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM ({resolved_sql(COUNTED_TYPES, as_of, '1', _FIELDS)}) "
+               f"WHERE {slice_}")
+    recorded_by = f"toDateTime64({ts(as_of)}, 6, 'UTC')"
+    marks = f"SELECT * FROM ({ledger_watermarks(recorded_by)}) WHERE {{part:UInt32}} = 0"
+    return _fold_sql(changes, marks)
 
 
 class DailyFolds(Folds):
@@ -97,6 +103,9 @@ class DailyFolds(Folds):
 
     kind = "daily"
     columns = COLUMNS
+    # Slices of days (rebuild_sql). A real 1M ledger's replay, standalone: peak RSS 1.33-1.38 GB
+    # -> 0.81-0.88 GB with 4, in the same time (5.8-6.7 s; 8 slices: 7.2-7.9 s, ~0.78 GB).
+    rebuild_slices = 4
     # FINAL merges by key in sorted order: the same rows as a GROUP BY with sumMap, in half the
     # time (a real 1M ledger: 2.5 -> 1.2 s).
     merged_form = ("SELECT *, upto_seq AS upto FROM {table} FINAL "

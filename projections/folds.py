@@ -65,6 +65,8 @@ class Folds:
     # a SELECT over `{table}` giving `merged_columns`.
     merged_form = ""
     merged_columns = ""
+    # How many INSERT … SELECTs a rebuild is made of (`rebuild_sql` takes {part} of {parts}).
+    rebuild_slices = 1
 
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", trees: AncestryTable | None = None):
         self.store = store
@@ -124,9 +126,11 @@ class Folds:
         as known at `as_of`, under hierarchy version `tree` (replay, and live rebuilds)."""
         self.store.command(f"DROP TABLE IF EXISTS {target}")
         self.store.command(f"CREATE TABLE {target} AS {self.kind}")
-        self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) "
-                           f"{self.rebuild_sql(as_of or FAR_FUTURE)}", {"tz": self.timezone, "tree": tree},
-                           settings=INSERT_SETTINGS)
+        sql = self.rebuild_sql(as_of or FAR_FUTURE)
+        for part in range(self.rebuild_slices):
+            self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {sql}",
+                               {"tz": self.timezone, "tree": tree, "part": part, "parts": self.rebuild_slices},
+                               settings=INSERT_SETTINGS)
 
     def rebuild_live(self, tree: str) -> None:
         """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole.

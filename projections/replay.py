@@ -13,11 +13,14 @@ from collections.abc import Callable
 
 from projections.ancestry import AncestryTable
 from projections.daily import DailyFolds
+from projections.folds import INSERT_SETTINGS
 from projections.items import ItemFolds
 from projections.store import ClickHouseStore
 
 MAX_BUCKETS = 16  # slices of the ledger, for the progress bar
 BUCKET_ROWS = 2_500_000  # rows per slice: fewer slices scan the ledger fewer times; smaller ones bound memory
+# Blocks of 200k rows, not 1M: the sort before a part is written holds a block per insert thread.
+BLOCKS = {k: INSERT_SETTINGS[k] for k in ("min_insert_block_size_rows", "min_insert_block_size_bytes")}
 PROJECTIONS = {"facts": "facts_source"}  # projection table → the view that derives it
 
 
@@ -60,7 +63,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
         for bucket in range(buckets):
             store.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ({select}) "
                           f"WHERE cityHash64(unit_id) % {buckets} = {bucket}{cutoff}",
-                          settings={"max_insert_threads": 2})
+                          settings={"max_insert_threads": 2, **BLOCKS})
             if progress:
                 progress(bucket + 1, buckets)
         if into:

@@ -40,6 +40,7 @@ INSERT_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 200_00
 # by one insert thread.
 FOLD_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 1 << 62,
                  "min_insert_block_size_bytes": 1 << 62, "max_insert_threads": 1}
+SLICE_FACTS = 250_000  # facts per rebuild slice, up to a table's `rebuild_slices`
 # Each unit's (unit_id, top) of a fold's ranges, the source of its watermark rows.
 FOLD_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top "
                    "FROM (SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
@@ -127,9 +128,12 @@ class Folds:
         self.store.command(f"DROP TABLE IF EXISTS {target}")
         self.store.command(f"CREATE TABLE {target} AS {self.kind}")
         sql = self.rebuild_sql(as_of or FAR_FUTURE)
-        for part in range(self.rebuild_slices):
+        # Slices bound memory on large ledgers; on small ones each is only planning overhead.
+        facts = int(self.store.scalar("SELECT count() FROM facts") or 0)
+        parts = max(1, min(self.rebuild_slices, facts // SLICE_FACTS))
+        for part in range(parts):
             self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {sql}",
-                               {"tz": self.timezone, "tree": tree, "part": part, "parts": self.rebuild_slices},
+                               {"tz": self.timezone, "tree": tree, "part": part, "parts": parts},
                                settings=INSERT_SETTINGS)
 
     def rebuild_live(self, tree: str) -> None:

@@ -4,8 +4,9 @@ A fold covers a contiguous seq range per unit ({u, lo, hi}). A subclass gives th
 the signed changes the ranges make to its table, read from `facts`, with one watermark row per
 unit whose `upto_seq` is its range's top (`fold_sql`). It runs as ONE `INSERT … SELECT` that
 ClickHouse writes as one block, i.e. one part (`FOLD_SETTINGS`), so the changes and their
-source position land together or not at all, and the rows never travel through Python. `catch_up` folds exactly what lies past
-each unit's last `upto_seq` (after a crash, or a time-zone change).
+source position land together or not at all, and the rows never travel through Python.
+`catch_up` folds exactly what lies past each unit's last `upto_seq` (after a crash, or a
+time-zone change).
 
 Rows are written under every unit whose subtree holds the fact's unit (`projections.ancestry`),
 so they depend on the hierarchy: each fold names the hierarchy version (`tree`) it joins, the
@@ -27,7 +28,6 @@ SEQ_RANGES = ("unit_id IN {u:Array(String)} "
 # A row of the ranges (every row of a unit at or past its range's start is: a fold runs on
 # the ranges just written, or, in catch-up, on everything past each unit's last fold).
 IN_RANGES = "unit_id IN {u:Array(String)} AND seq >= transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0))"
-FIRST_DAY = dt.date(1900, 1, 1)  # the day of watermark rows
 # Every fold and rebuild writes rows already grouped by the table's key (watermark rows have
 # keys of their own), so the merge an AggregatingMergeTree does on insert changes nothing:
 # skip it (a real 1M ledger's daily rebuild: ~7.5 -> ~5.5 s, same checksum). A rebuild fills a

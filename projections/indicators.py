@@ -280,18 +280,18 @@ class _Ctx:
         count seen in that same read, and read again with `FINAL` only if it was negative."""
         key, where = self.live_rows()
 
-        def read(final: str, counted: str) -> list[tuple]:
+        def read(final: str) -> list[tuple]:
             return self.run(f"""
                 SELECT {key} AS k, person_type, person_kind, person_rank,
-                       grouping(person_kind, person_rank) AS g, uniqExactIf(person_id, {counted}), min(pn)
+                       grouping(person_kind, person_rank) AS g, uniqExactIf(person_id, pn > 0), min(pn)
                 FROM daily {final}
                 WHERE {where} AND person_type NOT IN ('', 'upto') AND {self.days()}
                 GROUP BY GROUPING SETS ((k, person_type), (k, person_type, person_kind),
                                         (k, person_type, person_rank))""", store)
 
-        rows = read("", "pn > 0")
+        rows = read("")
         if any(smallest < 0 for *_, smallest in rows):
-            rows = read("FINAL", "pn > 0")
+            rows = read("FINAL")
         rows = [row[:6] for row in rows if row[5] > 0]  # groups with someone counted, as before
         got = {(str(k), t, g, kind if g == 1 else rank if g == 2 else None): n
                for k, t, kind, rank, g, n in rows}

@@ -64,7 +64,7 @@ def decode_event(raw: Any, index: int = 0) -> EnvelopeBase:
     ]
     data = {k: v for k, v in raw.items() if k not in SERVER_FIELDS}
     event_type = data.get("type")
-    if event_type not in PAYLOADS:
+    if not isinstance(event_type, str) or event_type not in PAYLOADS:  # a list is unhashable
         problems.append(Problem(index, event_id, "type",
                                 f"未知事件类型 {str(event_type)[:60]!r} (unknown event type)"))
         raise DecodeError(problems)
@@ -110,7 +110,8 @@ def decode_each(raws: list[Any], first_index: int = 0) -> list[EnvelopeBase | De
 
 def _plain(raw: Any) -> bool:
     """True when decode_event would validate `raw` as it stands (no upcast, nothing to refuse first)."""
-    return (isinstance(raw, dict) and raw.get("type") in PAYLOADS and raw.keys().isdisjoint(SERVER_FIELDS)
+    return (isinstance(raw, dict) and isinstance(raw.get("type"), str) and raw["type"] in PAYLOADS
+            and raw.keys().isdisjoint(SERVER_FIELDS)
             and raw.get("schema_version", 1) == current_version(raw["type"]))
 
 

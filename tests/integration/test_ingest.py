@@ -80,6 +80,15 @@ def test_invalid_event_goes_to_dlq_with_reason_and_others_are_stored(ledger):
     assert sorted(r["field"] for r in outcome.rejected) == ["(record)", "payload.channel"]
 
 
+def test_an_unhashable_event_type_is_rejected_not_retried_forever(ledger):
+    """`"type": [...]` once raised TypeError out of the decoder: the worker would have retried
+    the record forever (and the API answered 500)."""
+    odd = petition() | {"type": ["petition_received"]}
+    outcome = Ingestor(ledger).handle([_delivery([petition(), odd])])
+    assert outcome.stored == 1
+    assert [r["field"] for r in outcome.rejected] == ["type"]
+
+
 def test_correction_of_another_units_event_is_rejected(ledger):
     ingestor = Ingestor(ledger)
     original = petition("a")

@@ -62,6 +62,8 @@ def test_decoder_raises_only_decode_errors(value):
 
 _SPOILERS = [
     lambda e: e | {"type": "nonsense"},
+    lambda e: e | {"type": ["clue_registered"]},  # unhashable: once a TypeError, i.e. a 500
+    lambda e: e | {"type": {"a": 1}},
     lambda e: e | {"seq": 3},  # a server field
     lambda e: e | {"schema_version": 9},  # newer than the server knows
     lambda e: e | {"schema_version": 0},

@@ -60,6 +60,23 @@ def test_decoder_raises_only_decode_errors(value):
         pass
 
 
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                     max_leaves=8)
+
+
+@given(st.sampled_from(["type", "event_id", "schema_version", "unit_id", "subject_id", "occurred_at",
+                        "payload"]), _JSON)
+def test_any_value_in_any_envelope_field_is_a_decode_error_or_an_event(name, value):
+    """Random whole values rarely look like events; this puts them into an otherwise valid one
+    (it would have found `"type": [...]`, which raised TypeError)."""
+    for decode in (lambda raw: decode_event(raw), lambda raw: decode_each([raw])[0]):
+        try:
+            decode(_event(**{name: value}))
+        except DecodeError:
+            pass
+
+
 _SPOILERS = [
     lambda e: e | {"type": "nonsense"},
     lambda e: e | {"type": ["clue_registered"]},  # unhashable: once a TypeError, i.e. a 500

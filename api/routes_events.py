@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 from api.context import ApiContext
 from api.deps import Context, Principal
 from domain import access
-from domain.access import can_submit
 from domain.decode import DecodeError, Problem, decode_batch, decode_json
 from domain.events import UNIT_EVENT_TYPES
 from producers.service import Spooled
@@ -59,7 +58,7 @@ def _submit(body: bytes, ctx: ApiContext, principal: access.Principal) -> JSONRe
             parent = getattr(event.payload, "parent_id", None)  # type: ignore[attr-defined]
             units |= {event.subject_id} if event.subject_id in tree else {parent} if parent else set()
         for unit in units:
-            if not can_submit(tree, principal, unit):
+            if not access.can_submit(tree, principal, unit):
                 denied.append(Problem(index, str(event.event_id), "unit_id",
                                       f"无权为单位 {unit} 报送 (unit outside your submit scope)"))
     if denied:

@@ -23,6 +23,9 @@ from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
 from domain.records import decode_record
 from projections.ledger import Head, LedgerStore, Target
 
+# The payload field naming the event a correction or retraction is about.
+TARGET_FIELDS = {"event_corrected": "corrects", "event_retracted": "retracts"}
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -121,12 +124,8 @@ class Ingestor:
     def _targets(self, accepted: list[tuple[Delivery, str, str, EnvelopeBase]]) -> dict[uuid.UUID, Target]:
         # By type, not getattr(payload, "corrects", None): a missing attribute on a pydantic
         # model raises and catches an AttributeError (~3 µs, for every event of a batch).
-        wanted = set()
-        for *_, event in accepted:
-            if event.type == "event_corrected":  # type: ignore[attr-defined]
-                wanted.add(event.payload.corrects)  # type: ignore[attr-defined]
-            elif event.type == "event_retracted":  # type: ignore[attr-defined]
-                wanted.add(event.payload.retracts)  # type: ignore[attr-defined]
+        wanted = {getattr(event.payload, TARGET_FIELDS[event.type])  # type: ignore[attr-defined]
+                  for *_, event in accepted if event.type in TARGET_FIELDS}  # type: ignore[attr-defined]
         return self.ledger.targets(wanted) if wanted else {}
 
     def _resolve(self, event: EnvelopeBase, targets: dict[uuid.UUID, Target]) -> tuple[uuid.UUID, str, dict]:
@@ -135,7 +134,7 @@ class Ingestor:
         payload = payload_of(event)
         if event_type not in CORRECTION_TYPES:
             return event.event_id, event_type, payload
-        field_name = "corrects" if event_type == "event_corrected" else "retracts"
+        field_name = TARGET_FIELDS[event_type]
         target_id = getattr(event.payload, field_name)  # type: ignore[attr-defined]
         target = targets.get(target_id)
         where = f"payload.{field_name}"

@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from domain.events import EnvelopeBase
+from domain.gcpause import gc_paused
 from domain.records import encode_record, event_to_json
 from producers.outbox import Outbox
 from producers.publisher import OutgoingRecord, Publisher, PublishFailed, partition_for
@@ -56,7 +57,8 @@ class Submitter:
 
     def submit(self, events: list[EnvelopeBase], submitted_by: str) -> int:
         """Return the number accepted; raise Spooled if the broker did not acknowledge."""
-        batches = prepare(events, submitted_by, self.partitions)
+        with gc_paused():  # one JSON document per event: see domain.gcpause
+            batches = prepare(events, submitted_by, self.partitions)
         self.outbox.put([(b.batch_id, b.record, b.events) for b in batches])
         try:
             self.publisher.publish([b.record for b in batches])

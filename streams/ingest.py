@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from domain.chain import GENESIS, canonical_json, link_hash_parts
 from domain.decode import DecodeError, Problem, decode_each
 from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
+from domain.gcpause import gc_paused
 from domain.records import decode_record
 from projections.ledger import Head, LedgerStore, Target
 
@@ -66,6 +67,10 @@ class Ingestor:
 
     def handle(self, deliveries: Iterable[Delivery]) -> Outcome:
         """Validate, dedupe and chain a list of deliveries, then write them in one insert."""
+        with gc_paused():  # tens of thousands of short-lived objects: see domain.gcpause
+            return self._handle(deliveries)
+
+    def _handle(self, deliveries: Iterable[Delivery]) -> Outcome:
         if self.stale:
             self.load()
         outcome = Outcome()

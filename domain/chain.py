@@ -14,14 +14,19 @@ CHAINED_FIELDS = ("event_id", "type", "schema_version", "unit_id", "subject_id",
 
 def iso_ms(value: dt.datetime) -> str:
     """Format an instant as UTC ISO 8601 with milliseconds (the occurred_at form)."""
-    v = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-    return v.isoformat(timespec="milliseconds") + "Z"
+    return _iso(value, "milliseconds")
 
 
 def iso_us(value: dt.datetime) -> str:
     """Format an instant as UTC ISO 8601 with microseconds (the recorded_at form)."""
+    return _iso(value, "microseconds")
+
+
+def _iso(value: dt.datetime, timespec: str) -> str:
+    if value.tzinfo is dt.UTC:  # the hot path's case: "+00:00" becomes "Z", no conversions
+        return value.isoformat(timespec=timespec)[:-6] + "Z"
     v = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-    return v.isoformat(timespec="microseconds") + "Z"
+    return v.isoformat(timespec=timespec) + "Z"
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode

@@ -122,7 +122,8 @@ class Bench:
         ingestor = Ingestor(ClickHouseLedger(self.store))
         rows = []
         for raws in itertools.islice(self.batches(), 4):
-            rows += [ingestor._chain({}, e, e.payload.model_dump(mode="json"), "bench", e.event_id, e.type)
+            rows += [ingestor._chain({}, e, e.payload.model_dump(mode="json"), "bench", e.event_id, e.type,
+                                     ingestor.clock())
                      | {"source_partition": 0, "source_offset": 0, "batch_id": ""} for e in decode_batch(raws)]
         # One 50k-row chunk of columns, inserted until N rows are in: N rows' worth of column
         # lists would be the bench's own memory (~200 MB per million), not the platform's.
@@ -252,7 +253,9 @@ class Bench:
             async for value in stream:
                 state["t0"] = state["t0"] or time.perf_counter()
                 e = decode_event(json.loads(value))
-                row = Ingestor(None)._chain({}, e, e.payload.model_dump(mode="json"), "naive", e.event_id, e.type)
+                ingestor = Ingestor(None)
+                row = ingestor._chain({}, e, e.payload.model_dump(mode="json"), "naive", e.event_id, e.type,
+                                      ingestor.clock())
                 row.update(source_partition=0, source_offset=0, batch_id="")
                 await asyncio.to_thread(naive_store.insert, "bench_naive", [[row[c] for c in LEDGER_COLUMNS]],
                                         LEDGER_COLUMNS)

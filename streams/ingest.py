@@ -26,6 +26,7 @@ from projections.ledger import Head, LedgerStore, Target
 
 # The payload field naming the event a correction or retraction is about.
 TARGET_FIELDS = {"event_corrected": "corrects", "event_retracted": "retracts"}
+_ONE_US = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,14 @@ class Ingestor:
         targets = self._targets(accepted)
         rows: list[dict[str, Any]] = []
         heads = dict(self.heads)
+        now = self.clock()  # the batch's recorded_at (later than each unit's last, see _chain)
         for delivery, batch_id, submitted_by, event in accepted:
             try:
                 target_id, target_type, payload = self._resolve(event, targets)
             except DecodeError as exc:
                 outcome.rejected.append(self._reject(delivery, 0, _raw(event), *exc.problems))
                 continue
-            row = self._chain(heads, event, payload, submitted_by, target_id, target_type)
+            row = self._chain(heads, event, payload, submitted_by, target_id, target_type, now)
             row.update(source_partition=delivery.partition, source_offset=delivery.offset,
                        batch_id=batch_id)
             rows.append(row)
@@ -165,11 +167,14 @@ class Ingestor:
         return target_id, target.type, payload
 
     def _chain(self, heads: dict[str, Head], event: EnvelopeBase, payload: dict, submitted_by: str,
-               target_id: uuid.UUID, target_type: str) -> dict[str, Any]:
+               target_id: uuid.UUID, target_type: str, now: dt.datetime) -> dict[str, Any]:
+        """The ledger row of `event`, chained onto its unit's head in `heads` (which moves on).
+        `recorded_at` is `now`, or 1 µs past the unit's last when that is not earlier."""
         head = heads.get(event.unit_id)
-        now = self.clock()
-        if head is not None and now <= head.recorded_at.replace(tzinfo=dt.UTC):
-            now = head.recorded_at.replace(tzinfo=dt.UTC) + dt.timedelta(microseconds=1)
+        if head is not None:
+            last = head.recorded_at if head.recorded_at.tzinfo else head.recorded_at.replace(tzinfo=dt.UTC)
+            if now <= last:
+                now = last + _ONE_US
         row = {
             "event_id": event.event_id,
             "type": event.type,  # type: ignore[attr-defined]

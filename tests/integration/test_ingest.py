@@ -71,6 +71,23 @@ def test_chain_links_every_unit_from_genesis_without_gaps(ledger):
             prev = r["hash"]
 
 
+def test_recorded_at_rises_within_each_unit_even_when_the_clock_stands_or_goes_back(ledger):
+    import datetime as dt
+
+    times = iter([dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC), dt.datetime(2025, 3, 1, 11, tzinfo=dt.UTC)])
+    ingestor = Ingestor(ledger, clock=lambda: next(times))  # one reading a batch
+    ingestor.load()
+    ingestor.handle([_delivery([petition("a"), petition("b"), petition("a")])])
+    ingestor.handle([_delivery([petition("a"), petition("b")], offset=1)])  # the clock went back an hour
+    rows = sorted(_rows(ledger), key=lambda r: (r["unit_id"], r["seq"]))
+    for unit in ("a", "b"):
+        stamps = [r["recorded_at"].replace(tzinfo=dt.UTC) for r in rows if r["unit_id"] == unit]
+        assert stamps == sorted(set(stamps)), stamps  # strictly rising
+        assert stamps[0] == dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
+        for r in (r for r in rows if r["unit_id"] == unit):  # and the chain covers the stamps given
+            assert r["hash"] == link_hash(r["prev_hash"], r)
+
+
 def test_invalid_event_goes_to_dlq_with_reason_and_others_are_stored(ledger):
     ingestor = Ingestor(ledger)
     bad = petition()

@@ -225,3 +225,14 @@ def test_fast_chain_hash_equals_the_generic_one(subject, submitted_by, seq, when
     fast = link_hash_parts(GENESIS, event_id, "case_filed", 1, "单位-1", subject, row["occurred_at"], when,
                            submitted_by, seq, row["payload"])
     assert fast == link_hash(GENESIS, row)
+
+
+@given(st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2199, 1, 1),
+                    timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=8)),
+                                               dt.timezone(dt.timedelta(hours=-5, minutes=-30))])))
+def test_iso_forms_are_utc_with_z_whatever_the_offset(when):
+    from domain.chain import iso_ms, iso_us
+
+    utc = when.astimezone(dt.UTC).replace(tzinfo=None)
+    assert iso_us(when) == utc.isoformat(timespec="microseconds") + "Z"
+    assert iso_ms(when) == utc.isoformat(timespec="milliseconds") + "Z"

@@ -49,6 +49,7 @@ COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
 # A distinct-person row of the live query, by which of (kind, rank) it groups by: the
 # `grouping(kind, rank)` bits of its grouping set (a bit is 1 for a column not grouped by).
 _PERSON_SETS = {(True, True): 3, (False, True): 1, (True, False): 2}
+_BY_KIND_OR_RANK = sorted({t for t, kind, rank in PERSONS.values() if kind is not None or rank is not None})
 
 
 # The parts of a request (live: counts, persons, items) run side by side on their own clients:
@@ -281,13 +282,17 @@ class _Ctx:
         key, where = self.live_rows()
 
         def read(final: str) -> list[tuple]:
+            rows = f"daily {final} WHERE {where} AND person_type NOT IN ('', 'upto') AND {self.days()}"
+            # Persons of each type, and by kind and by rank only for the types counted so
+            # (sanctions): a province's integrity-file persons are most of its rows.
             return self.run(f"""
+                SELECT {key} AS k, person_type, '', '', toUInt64(3) AS g, uniqExactIf(person_id, pn > 0), min(pn)
+                FROM {rows} GROUP BY k, person_type
+                UNION ALL
                 SELECT {key} AS k, person_type, person_kind, person_rank,
-                       grouping(person_kind, person_rank) AS g, uniqExactIf(person_id, pn > 0), min(pn)
-                FROM daily {final}
-                WHERE {where} AND person_type NOT IN ('', 'upto') AND {self.days()}
-                GROUP BY GROUPING SETS ((k, person_type), (k, person_type, person_kind),
-                                        (k, person_type, person_rank))""", store)
+                       toUInt64(grouping(person_kind, person_rank)) AS g, uniqExactIf(person_id, pn > 0), min(pn)
+                FROM {rows} AND person_type IN {str_list(_BY_KIND_OR_RANK)}
+                GROUP BY GROUPING SETS ((k, person_type, person_kind), (k, person_type, person_rank))""", store)
 
         rows = read("")
         if any(smallest < 0 for *_, smallest in rows):

@@ -14,8 +14,8 @@ import datetime as dt
 
 from projections.ancestry import rollup_sql
 from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
-from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, ledger_watermarks
-from projections.resolved import resolved_sql, str_list, ts, two_sided_sql
+from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, slice_watermarks
+from projections.resolved import resolved_sql, str_list, two_sided_sql
 
 KEY = "unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_id"
 COLUMNS = (*KEY.split(", "), "upto_seq", "n", "pn")
@@ -93,9 +93,7 @@ def rebuild_sql(as_of: dt.datetime) -> str:
     slice_ = "cityHash64(toDate32(occurred_at, {tz:String})) % {parts:UInt32} = {part:UInt32}"
     changes = (f"SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM ({resolved_sql(COUNTED_TYPES, as_of, '1', _FIELDS)}) "
                f"WHERE {slice_}")
-    recorded_by = f"toDateTime64({ts(as_of)}, 6, 'UTC')"
-    marks = f"SELECT * FROM ({ledger_watermarks(recorded_by)}) WHERE {{part:UInt32}} = 0"
-    return _fold_sql(changes, marks)
+    return _fold_sql(changes, slice_watermarks(as_of))
 
 
 class DailyFolds(Folds):

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from projections.ancestry import AncestryTable
-from projections.resolved import FAR_FUTURE
+from projections.resolved import FAR_FUTURE, ts
 from projections.store import ClickHouseStore
 
 SEQ_RANGES = ("unit_id IN {u:Array(String)} "
@@ -52,9 +52,11 @@ def recorded(store: ClickHouseStore, names: list[str]) -> dict[str, str]:
                            "WHERE name IN {n:Array(String)} GROUP BY name", {"n": names}))
 
 
-def ledger_watermarks(as_of: str) -> str:
-    """Each unit's last seq recorded at or before `as_of` (a rebuild's source positions)."""
-    return f"SELECT unit_id, max(seq) AS top FROM ledger WHERE recorded_at <= {as_of} GROUP BY unit_id"
+def slice_watermarks(as_of: dt.datetime) -> str:
+    """Each unit's last seq recorded at or before `as_of` (a rebuild's source positions), in
+    the rebuild's slice {part} 0 only."""
+    return (f"SELECT unit_id, max(seq) AS top FROM ledger WHERE recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC') "
+            "AND {part:UInt32} = 0 GROUP BY unit_id")
 
 
 class Folds:
@@ -135,6 +137,7 @@ class Folds:
             self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {sql}",
                                {"tz": self.timezone, "tree": tree, "part": part, "parts": parts},
                                settings=INSERT_SETTINGS)
+            self.store.release_memory()  # each slice starts from what is in use, not retained
 
     def rebuild_live(self, tree: str) -> None:
         """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole.

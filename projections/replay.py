@@ -41,6 +41,7 @@ def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str
     else:
         source, cols = table, ", ".join(f"`{c}`" for c in columns(store, table))
     count, digest = store.rows(f"SELECT count(), sum(cityHash64(tuple({cols}))) FROM {source}")[0]
+    store.release_memory()
     return f"{count}:{int(digest):016x}"
 
 
@@ -64,6 +65,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
             store.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ({select}) "
                           f"WHERE cityHash64(unit_id) % {buckets} = {bucket}{cutoff}",
                           settings={"max_insert_threads": 2, **BLOCKS})
+            store.release_memory()
             if progress:
                 progress(bucket + 1, buckets)
         if into:

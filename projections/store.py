@@ -71,6 +71,16 @@ class ClickHouseStore:
             self._client.insert(table, [columns[n] for n in names], column_names=names,
                                 column_oriented=True)
 
+    def release_memory(self) -> None:
+        """Embedded: hand the memory freed by the queries so far back to the system.
+
+        chDB's allocator (jemalloc) keeps freed pages for reuse and returns them only after
+        some seconds, so a run of large statements (a replay's steps) piles up what each one
+        freed: growing a real 1M ledger by 2M rows left 1.3 GB resident with 14 MB in use,
+        311 MB after a purge. A server manages its own memory: nothing to do there."""
+        if self.embedded:
+            self.command("SYSTEM JEMALLOC PURGE")
+
     def exclusive(self) -> threading.RLock:
         """Hold to keep every other user of this client out (replay pauses ingest this way)."""
         return self._lock

@@ -22,6 +22,7 @@ from projections.daily import DailyFolds
 from projections.folds import FOLD_SETTINGS, INSERT_SETTINGS
 from projections.hierarchy import HierarchySource
 from projections.indicators import IndicatorQuery, IndicatorService
+from projections.items import ItemFolds
 from projections.ledger import ClickHouseLedger
 from projections.replay import checksum, replay
 from projections.store import ClickHouseStore
@@ -366,20 +367,42 @@ def test_a_person_retracted_in_a_later_part_is_not_counted(chdb_store):
     assert_live_equals_recomputed(chdb_store, prefix)
 
 
-def test_a_rebuild_in_slices_of_days_gives_the_same_folds(chdb_store, monkeypatch):
-    """Large ledgers rebuild `daily` in slices of local days (bounded memory): the slices
-    together must be the one-pass rebuild, row for row, and equal to the live folds."""
+def _item_events(prefix: str, i: int, unit: str, day: str) -> list[dict]:
+    """A task assigned to the next unit and reported on there, a clue disposed (one of five,
+    disposed again and again), a suggestion: items whose state spans events and units."""
+    other = UNITS[(UNITS.index(unit) + 1) % len(UNITS)]
+
+    def raw(event_type: str, by: str, subject: str, payload: dict) -> dict:
+        return {"event_id": str(uuid.uuid4()), "type": event_type, "unit_id": prefix + by, "subject_id": subject,
+                "occurred_at": f"{day}T10:00:00+08:00", "payload": payload}
+
+    task = {"title": "台账", "responsible_leader": "乙", "standard": "按期", "assignee_unit": prefix + other,
+            "due_date": "2024-03-15"}
+    return [raw("task_assigned", unit, f"task{i}", task),
+            raw("task_progress_reported", other, f"task{i}", {"percent": 12.5 * (i % 8)}),
+            *([raw("task_completed", other, f"task{i}", {})] if i % 3 == 0 else []),
+            raw("clue_disposed", unit, f"clue{i % 5}", {"method": ("shelved", "talk_inquiry", "concluded")[i % 3]}),
+            raw("suggestion_issued", unit, f"suggestion{i}",
+                {"kind": "discipline", "target_unit": "某局", "due_date": "2024-03-15"})]
+
+
+def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
+    """Large ledgers rebuild `daily` in slices of local days and `items` in slices of subjects
+    (bounded memory): the slices together must be the one-pass rebuild and the live folds."""
     prefix = f"l{uuid.uuid4().hex[:8]}."
     _ingest(chdb_store, _province(prefix), [])
-    _ingest(chdb_store, [_petition(prefix, unit, f"2024-0{1 + i % 9}-{1 + i % 28:02d}")
-                         for i, unit in enumerate(UNITS * 30)], [37, 80])
-    live = checksum(chdb_store, "daily")
+    days = [f"2024-0{1 + i % 9}-{1 + i % 28:02d}" for i in range(len(UNITS) * 30)]
+    _ingest(chdb_store, [_petition(prefix, unit, day) for unit, day in zip(UNITS * 30, days, strict=True)], [37, 80])
+    _ingest(chdb_store, [e for i, (unit, day) in enumerate(zip(UNITS * 8, days, strict=False))
+                         for e in _item_events(prefix, i, unit, day)], [23, 61])
+    live = [checksum(chdb_store, table) for table in ("daily", "items")]
     monkeypatch.setattr(folds_module, "SLICE_FACTS", 10**12)  # one pass
     whole = replay(chdb_store, into=f"whole_{uuid.uuid4().hex[:6]}")
-    monkeypatch.setattr(folds_module, "SLICE_FACTS", 1)  # as many slices as daily allows
+    monkeypatch.setattr(folds_module, "SLICE_FACTS", 1)  # as many slices as each table allows
     sliced = replay(chdb_store, into=f"sliced_{uuid.uuid4().hex[:6]}")
-    assert DailyFolds.rebuild_slices > 1
-    daily = [sums[next(k for k in sums if k.endswith("_daily"))] for sums in (whole, sliced)]
-    assert daily[0] == daily[1] == live
+    assert DailyFolds.rebuild_slices > 1 and ItemFolds.rebuild_slices > 1
+    for table, live_sum in zip(("daily", "items"), live, strict=True):
+        rebuilt = [sums[next(k for k in sums if k.endswith(f"_{table}"))] for sums in (whole, sliced)]
+        assert rebuilt[0] == rebuilt[1] == live_sum, table
     for target in (*whole, *sliced):
         chdb_store.command(f"DROP TABLE IF EXISTS {target}")

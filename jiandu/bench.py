@@ -56,6 +56,15 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _restart_peak_rss() -> bool:
+    """Make the peak RSS start again from the current RSS (Linux: /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def _progress(label: str, done: int, total: int) -> None:
     """One self-overwriting progress line on stderr (a line per step when not a terminal)."""
     if not sys.stderr.isatty() and done < total and done % (BATCH * 20):
@@ -304,13 +313,18 @@ class Bench:
                 settings={"max_insert_threads": 2})
             total = int(self.store.scalar("SELECT count() FROM ledger"))
         _progress(f"⑦ 扩充账本 growing the ledger to {self.scale_to:,}", total, total)
+        # Growing is the bench's own scaffolding (a 1M ledger copied nine times in ClickHouse):
+        # its memory is handed back and the peak restarted, so scaled_rss_mb is the peak of the
+        # platform's work on the grown ledger (replay, API) over all the process holds by then.
+        self.store.release_memory()
+        self.peak_restarted = _restart_peak_rss()
         figures = {"events": self.n, "api_p50_ms": self.results["api_p50_ms"],
                    "api_p99_ms": self.results["api_p99_ms"], "replay_events_per_s": self.results["replay_events_per_s"]}
         await self.replay_rate()  # rebuilds facts and the live folds over the grown ledger
         await self.api_latency()
         self.scaled = {"scaled_events": total, "scaled_replay_events_per_s": self.results["replay_events_per_s"],
                        "scaled_api_p50_ms": self.results["api_p50_ms"], "scaled_api_p99_ms": self.results["api_p99_ms"],
-                       "scaled_rss_mb": _peak_rss_mb()}
+                       "scaled_rss_mb": _peak_rss_mb(), "scaled_rss_excludes_growing": self.peak_restarted}
         self.results.update(figures)  # the DESIGN §9 object stays the figures of the N-event run
 
     async def api_latency(self, requests: int = 200) -> None:
@@ -361,7 +375,8 @@ def bench(events: int, as_json: bool, scale_to: int | None = None) -> int:
         results = asyncio.run(run.run())
     scaled = getattr(run, "scaled", None)
     if scaled:  # its own line, before the DESIGN §9 object (which stays the last line)
-        print(json.dumps(scaled) if as_json else "\n".join(f"{k}  {v:,}" for k, v in scaled.items()))
+        print(json.dumps(scaled) if as_json else "\n".join(f"{k}  {v:,}" if not isinstance(v, bool) else f"{k}  {v}"
+                                                            for k, v in scaled.items()))
     if as_json:
         print(json.dumps(results))
     else:

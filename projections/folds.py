@@ -40,7 +40,7 @@ INSERT_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 200_00
 # by one insert thread.
 FOLD_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 1 << 62,
                  "min_insert_block_size_bytes": 1 << 62, "max_insert_threads": 1}
-SLICE_FACTS = 250_000  # facts per rebuild slice, up to a table's `rebuild_slices`
+SLICE_FACTS = 250_000  # facts per rebuild slice (× a table's `slice_scale`), up to its `rebuild_slices`
 # Each unit's (unit_id, top) of a fold's ranges, the source of its watermark rows.
 FOLD_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top "
                    "FROM (SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
@@ -68,8 +68,10 @@ class Folds:
     # a SELECT over `{table}` giving `merged_columns`.
     merged_form = ""
     merged_columns = ""
-    # How many INSERT … SELECTs a rebuild is made of (`rebuild_sql` takes {part} of {parts}).
+    # How many INSERT … SELECTs a rebuild is made of at most (`rebuild_sql` takes {part} of
+    # {parts}): one per `slice_scale` × SLICE_FACTS facts.
     rebuild_slices = 1
+    slice_scale = 1
 
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", trees: AncestryTable | None = None):
         self.store = store
@@ -132,12 +134,14 @@ class Folds:
         sql = self.rebuild_sql(as_of or FAR_FUTURE)
         # Slices bound memory on large ledgers; on small ones each is only planning overhead.
         facts = int(self.store.scalar("SELECT count() FROM facts") or 0)
-        parts = max(1, min(self.rebuild_slices, facts // SLICE_FACTS))
+        parts = max(1, min(self.rebuild_slices, facts // (SLICE_FACTS * self.slice_scale)))
         for part in range(parts):
             self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {sql}",
                                {"tz": self.timezone, "tree": tree, "part": part, "parts": parts},
                                settings=INSERT_SETTINGS)
-            self.store.release_memory()  # each slice starts from what is in use, not retained
+        # Slices reuse what the one before freed; what the last freed goes back to the system
+        # (purging between slices made a real 1M ledger's daily rebuild 4.2 -> 6.2 s).
+        self.store.release_memory()
 
     def rebuild_live(self, tree: str) -> None:
         """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole.

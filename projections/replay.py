@@ -65,9 +65,9 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
             store.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ({select}) "
                           f"WHERE cityHash64(unit_id) % {buckets} = {bucket}{cutoff}",
                           settings={"max_insert_threads": 2, **BLOCKS})
-            store.release_memory()
             if progress:
                 progress(bucket + 1, buckets)
+        store.release_memory()
         if into:
             sums[target] = checksum(store, target)
             continue

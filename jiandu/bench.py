@@ -48,8 +48,16 @@ RAW_TOPIC = "bench.raw"
 
 
 def _say(message: str) -> None:
-    """A phase's start, with the peak RSS so far (which phase grows it shows in the log)."""
-    print(f"{message}  [峰值内存 peak RSS so far {_peak_rss_mb():,.0f} MB]", file=sys.stderr, flush=True)
+    """A phase's start, with the peak RSS so far and now (which phase grows it shows in the log)."""
+    print(f"{message}  [峰值内存 peak RSS so far {_peak_rss_mb():,.0f} MB, 当前 now {_rss_mb():,.0f} MB]",
+          file=sys.stderr, flush=True)
+
+
+def _rss_mb() -> float:
+    try:  # Linux: resident pages of this process
+        return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+    except (OSError, IndexError, ValueError):
+        return _peak_rss_mb()
 
 
 def _peak_rss_mb() -> float:
@@ -316,8 +324,10 @@ class Bench:
         # Growing is the bench's own scaffolding (a 1M ledger copied nine times in ClickHouse):
         # its memory is handed back and the peak restarted, so scaled_rss_mb is the peak of the
         # platform's work on the grown ledger (replay, API) over all the process holds by then.
+        _say(f"⑦ 扩充账本 grown to {total:,} rows")
         self.store.release_memory()
         self.peak_restarted = _restart_peak_rss()
+        _say("⑦ 已归还扩充所用内存 the growing's memory handed back")
         figures = {"events": self.n, "api_p50_ms": self.results["api_p50_ms"],
                    "api_p99_ms": self.results["api_p99_ms"], "replay_events_per_s": self.results["replay_events_per_s"]}
         await self.replay_rate()  # rebuilds facts and the live folds over the grown ledger

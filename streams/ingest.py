@@ -23,6 +23,7 @@ from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
 from domain.gcpause import gc_paused
 from domain.records import decode_record
 from projections.ledger import Head, LedgerStore, Target
+from streams.known_ids import KnownIds
 
 # The payload field naming the event a correction or retraction is about.
 TARGET_FIELDS = {"event_corrected": "corrects", "event_retracted": "retracts"}
@@ -54,7 +55,7 @@ class Ingestor:
         self.ledger = ledger
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.heads: dict[str, Head] = {}
-        self.seen: set[bytes] = set()
+        self.seen = KnownIds()
         # Set when in-memory state may trail the ledger: partitions moved to this worker, or a
         # write failed in a way that may still have committed. The next batch reloads first.
         self.stale = True
@@ -63,7 +64,7 @@ class Ingestor:
         """Read chain heads and known event ids back from the ledger (start, rebalance)."""
         self.ledger.catch_up()
         self.heads = self.ledger.heads()
-        self.seen = set(self.ledger.event_ids())
+        self.seen = KnownIds(self.ledger.event_ids())
         self.stale = False
 
     def handle(self, deliveries: Iterable[Delivery]) -> Outcome:
@@ -75,8 +76,7 @@ class Ingestor:
         if self.stale:
             self.load()
         outcome = Outcome()
-        accepted: list[tuple[Delivery, str, str, EnvelopeBase]] = []
-        batch_seen: set[bytes] = set()
+        decoded: list[tuple[Delivery, str, str, EnvelopeBase]] = []
         for delivery in deliveries:
             try:
                 record = decode_record(delivery.value)
@@ -88,12 +88,18 @@ class Ingestor:
                 if isinstance(event, DecodeError):
                     outcome.rejected.append(self._reject(delivery, index, raw, *event.problems))
                     continue
-                key = event.event_id.bytes
-                if key in self.seen or key in batch_seen:
-                    outcome.duplicates += 1
-                    continue
-                batch_seen.add(key)
-                accepted.append((delivery, record.batch_id, record.submitted_by, event))
+                decoded.append((delivery, record.batch_id, record.submitted_by, event))
+
+        known = self._known([item[3].event_id for item in decoded])
+        accepted: list[tuple[Delivery, str, str, EnvelopeBase]] = []
+        batch_seen: set[bytes] = set()
+        for item in decoded:
+            key = item[3].event_id.bytes
+            if key in known or key in batch_seen:
+                outcome.duplicates += 1
+                continue
+            batch_seen.add(key)
+            accepted.append(item)
 
         targets = self._targets(accepted)
         rows: list[dict[str, Any]] = []
@@ -123,10 +129,17 @@ class Ingestor:
             raise
         # Only now, with the write durable, does in-memory state move on.
         self.heads = heads
-        self.seen.update(r["event_id"].bytes for r in rows)
+        self.seen.add([r["event_id"].bytes for r in rows])
         outcome.stored = len(rows)
         outcome.units = {r["unit_id"] for r in rows}
         return outcome
+
+    def _known(self, event_ids: list[uuid.UUID]) -> set[bytes]:
+        """The ids among `event_ids` the ledger holds: those the prefix index may know, each
+        confirmed by the ledger (a shared prefix is not a duplicate)."""
+        hits = self.seen.maybe_known([i.bytes for i in event_ids])
+        maybe = [i for i, hit in zip(event_ids, hits, strict=True) if hit]
+        return {i.bytes for i in self.ledger.targets(maybe)} if maybe else set()
 
     def _targets(self, accepted: list[tuple[Delivery, str, str, EnvelopeBase]]) -> dict[uuid.UUID, Target]:
         # By type, not getattr(payload, "corrects", None): a missing attribute on a pydantic

@@ -54,6 +54,22 @@ def test_duplicate_event_id_is_stored_once(ledger):
     assert len(_rows(ledger)) == 2
 
 
+def test_an_id_sharing_only_its_first_8_bytes_with_a_stored_one_is_not_a_duplicate(ledger):
+    """The worker keeps 8-byte prefixes of known ids: a shared prefix must be checked, not trusted."""
+    ingestor = Ingestor(ledger)
+    ingestor.load()
+    first = petition()
+    twin = {**petition(), "event_id": str(uuid.UUID(bytes=uuid.UUID(first["event_id"]).bytes[:8] + bytes(8)))}
+    assert ingestor.handle([_delivery([first])]).stored == 1
+    outcome = ingestor.handle([_delivery([twin, first], offset=1)])
+    assert (outcome.stored, outcome.duplicates) == (1, 1)
+    restarted = Ingestor(ledger)  # the prefix index rebuilt from the ledger says the same
+    restarted.load()
+    again = restarted.handle([_delivery([twin, first], offset=2)])
+    assert (again.stored, again.duplicates) == (0, 2)
+    assert sorted(str(r["event_id"]) for r in _rows(ledger)) == sorted([first["event_id"], twin["event_id"]])
+
+
 def test_chain_links_every_unit_from_genesis_without_gaps(ledger):
     ingestor = Ingestor(ledger)
     ingestor.load()

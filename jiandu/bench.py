@@ -115,6 +115,9 @@ class Bench:
                 await self.at_scale()
         finally:
             await asyncio.to_thread(broker.stop)
+            for store in (getattr(self, "store", None), getattr(self, "probe", None)):
+                if store is not None:
+                    store.close()
         return {key: self.results[key] for key in FIGURES}  # in DESIGN §9 order
 
     def generate(self) -> None:
@@ -380,7 +383,9 @@ def bench(events: int, as_json: bool, scale_to: int | None = None) -> int:
 
     for noisy in ("faust", "mode", "aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    with tempfile.TemporaryDirectory(prefix="jiandu-bench-") as work:
+    # chDB may still be merging parts in the store when the run ends: a directory it writes to
+    # while it is removed must not turn a finished run into an error without its figures.
+    with tempfile.TemporaryDirectory(prefix="jiandu-bench-", ignore_cleanup_errors=True) as work:
         run = Bench(events, Path(work), scale_to)
         results = asyncio.run(run.run())
     scaled = getattr(run, "scaled", None)

@@ -25,7 +25,7 @@ DLQ_COLUMNS = ("source_partition", "source_offset", "idx", "rejected_at", "unit_
 class Head:
     seq: int
     hash: str
-    recorded_at: dt.datetime
+    recorded_at: dt.datetime  # aware, UTC
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class ClickHouseLedger:
     def heads(self) -> dict[str, Head]:
         rows = self.store.rows("SELECT unit_id, max(seq), argMax(hash, seq), max(recorded_at) "
                                "FROM ledger GROUP BY unit_id")
-        return {u: Head(int(s), h, r) for u, s, h, r in rows}
+        # The client returns DateTime64(6, 'UTC') as naive datetimes: say they are UTC once here.
+        return {u: Head(int(s), h, r.replace(tzinfo=dt.UTC)) for u, s, h, r in rows}
 
     def event_ids(self) -> Iterator[bytes]:
         # Stream in slices so a large ledger never materialises as one Python list.

@@ -184,10 +184,8 @@ class Ingestor:
         """The ledger row of `event`, chained onto its unit's head in `heads` (which moves on).
         `recorded_at` is `now`, or 1 µs past the unit's last when that is not earlier."""
         head = heads.get(event.unit_id)
-        if head is not None:
-            last = head.recorded_at if head.recorded_at.tzinfo else head.recorded_at.replace(tzinfo=dt.UTC)
-            if now <= last:
-                now = last + _ONE_US
+        if head is not None and now <= head.recorded_at:
+            now = head.recorded_at + _ONE_US
         row = {
             "event_id": event.event_id,
             "type": event.type,  # type: ignore[attr-defined]

@@ -54,8 +54,10 @@ def recorded(store: ClickHouseStore, names: list[str]) -> dict[str, str]:
 
 def slice_watermarks(as_of: dt.datetime) -> str:
     """Each unit's last seq recorded at or before `as_of` (a rebuild's source positions), in
-    the rebuild's slice {part} 0 only."""
-    return (f"SELECT unit_id, max(seq) AS top FROM ledger WHERE recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC') "
+    the rebuild's slice {part} 0 only. Read from `facts`, what the rebuild folds, not from the
+    ledger: the worker appends the next batch while it projects one (`streams.ingest`), and
+    a watermark past the facts folded would have a catch-up skip those rows."""
+    return (f"SELECT unit_id, max(seq) AS top FROM facts WHERE recorded_at <= toDateTime64({ts(as_of)}, 6, 'UTC') "
             "AND {part:UInt32} = 0 GROUP BY unit_id")
 
 

@@ -3,8 +3,10 @@ ClickHouse server (`http(s)://user:pass@host:8123/db`)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ class ClickHouseStore:
             raise StoreUnavailable(f"无法连接分析库 (cannot open ClickHouse at {url}): {exc}") from exc
         # chDB is one engine per process; serialise calls so threads never interleave.
         self._lock = threading.RLock()
+        # What `exclusive` pauses before taking the lock (an ingestor with rows written but not
+        # yet projected), by weak reference: an owner that is gone pauses nothing.
+        self._pausers: list[weakref.WeakMethod] = []
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None,
                 settings: dict[str, Any] | None = None) -> Any:
@@ -81,9 +86,21 @@ class ClickHouseStore:
         if self.embedded:
             self.command("SYSTEM JEMALLOC PURGE")
 
-    def exclusive(self) -> threading.RLock:
-        """Hold to keep every other user of this client out (replay pauses ingest this way)."""
-        return self._lock
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold to keep every other user of this client out (replay pauses ingest this way):
+        each registered pauser first settles its work and holds it, then the client's lock."""
+        with contextlib.ExitStack() as stack:
+            for ref in list(self._pausers):
+                pause = ref()
+                if pause is not None:
+                    stack.enter_context(pause())
+            stack.enter_context(self._lock)
+            yield
+
+    def pause_with(self, pause: Callable[[], contextlib.AbstractContextManager]) -> None:
+        """Have `exclusive` enter `pause()` (a bound method) before it takes the lock."""
+        self._pausers = [r for r in self._pausers if r() is not None] + [weakref.WeakMethod(pause)]
 
     def migrate(self) -> list[str]:
         """Apply the numbered migrations not yet applied; return the names applied."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -14,6 +16,7 @@ from jiandu.settings import DLQ_TOPIC, TOPIC, Settings
 from streams.ingest import Delivery, Ingestor, Outcome
 
 log = logging.getLogger("jiandu.worker")
+T = TypeVar("T")
 
 RECORDS_PER_WRITE = 32  # Kafka records (≤ 2,000 events each) folded into one ledger insert
 WRITE_WITHIN_S = 0.05
@@ -71,25 +74,47 @@ def create_app(settings: Settings, bootstrap: str, ingestor: Ingestor,
 
     @app.agent(events_topic, name="ingest")
     async def ingest(stream: faust.Stream) -> None:
-        async for batch in stream.take_events(RECORDS_PER_WRITE, within=WRITE_WITHIN_S):
-            deliveries = [Delivery(e.value, e.message.partition, e.message.offset) for e in batch]
-            outcome = await _write_until_done(ingestor, deliveries)
-            for reject in outcome.rejected:
-                await dlq_topic.send(key=reject["unit_id"].encode() or None,
-                                     value=json.dumps(reject, default=str, ensure_ascii=False).encode())
-            if on_outcome is not None:
-                on_outcome(outcome)
+        # A batch's projection (ClickHouse's work) runs while the next batch is written
+        # (Python's): see streams.ingest. Projections stay in write order, one at a time.
+        projecting: asyncio.Task | None = None
+        try:
+            async for batch in stream.take_events(RECORDS_PER_WRITE, within=WRITE_WITHIN_S):
+                deliveries = [Delivery(e.value, e.message.partition, e.message.offset) for e in batch]
+                outcome = await _write_until_done(ingestor, deliveries)
+                for reject in outcome.rejected:
+                    await dlq_topic.send(key=reject["unit_id"].encode() or None,
+                                         value=json.dumps(reject, default=str, ensure_ascii=False).encode())
+                if projecting is not None:
+                    await projecting
+                projecting = asyncio.create_task(_project_until_done(ingestor, outcome, on_outcome))
+        finally:
+            if projecting is not None:  # stopping: let the last projection land (it is in a thread)
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(asyncio.shield(projecting), 30)
 
     return app
 
 
 async def _write_until_done(ingestor: Ingestor, deliveries: list[Delivery]) -> Outcome:
     """Retry the ledger write until it succeeds: an unwritten record must never be acked."""
+    return await _until_done(ingestor.write, deliveries, what="账本写入失败 (ledger write failed)")
+
+
+async def _project_until_done(ingestor: Ingestor, outcome: Outcome,
+                              on_outcome: Callable[[Outcome], None] | None) -> None:
+    """Retry the projection until it succeeds (a retry catches up from the ledger); then the
+    outcome is reported: its events are queryable."""
+    await _until_done(ingestor.project, what="投影失败 (projection failed)")
+    if on_outcome is not None:
+        on_outcome(outcome)
+
+
+async def _until_done(step: Callable[..., T], *args: object, what: str) -> T:
     delay = 0.2
     while True:
         try:
-            return await asyncio.to_thread(ingestor.handle, deliveries)
+            return await asyncio.to_thread(step, *args)
         except Exception as exc:  # noqa: BLE001 - store trouble: wait and try again
-            log.error("账本写入失败，%.1f 秒后重试 (ledger write failed, retrying): %s", delay, exc)
+            log.error("%s，%.1f 秒后重试 (retrying in %.1f s): %s", what, delay, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)

@@ -1,17 +1,27 @@
-"""Fold Kafka records into the ledger: upcast → validate → dedupe → chain → write.
+"""Fold Kafka records into the ledger: upcast → validate → dedupe → chain → write → project.
 
 `Ingestor` holds no faust code so it runs the same under the faust agent, in tests and in
 the benchmark. It changes its in-memory state (chain heads, known event ids) only after
 the ledger write returned, so a failed or killed write leaves nothing half-applied: the
 record is delivered again and every event in it is either new or a known duplicate.
+
+A batch is two steps. `write` is Python's work and the ledger insert: once it returns the
+batch is durable and its records may be acknowledged. `project` folds what was written into
+`facts`, `daily` and `items`, in ClickHouse. The worker runs a batch's `project` while it
+`write`s the next one (ClickHouse works while Python validates); projections run one at a
+time, in write order. Rows written but not yet projected are found again from the ledger by
+`catch_up` (start, rebalance, a failed projection), so nothing is lost and, because a
+catch-up takes over the pending rows, nothing is folded twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,20 +69,76 @@ class Ingestor:
         # Set when in-memory state may trail the ledger: partitions moved to this worker, or a
         # write failed in a way that may still have committed. The next batch reloads first.
         self.stale = True
+        # Written rows not yet projected: (unit_id, seq) keys, and whether any is a correction.
+        self._pending: list[tuple[str, int]] = []
+        self._pending_corrections = False
+        self._behind = False  # a projection failed midway
+        self._projecting = threading.Lock()  # one projection or catch-up at a time
+        self._appending = threading.Lock()  # a ledger append and its pending keys, together
+        store = getattr(ledger, "store", None)
+        if store is not None:  # a replay rebuilds from the ledger: no pending rows then
+            store.pause_with(self.paused)
 
     def load(self) -> None:
         """Read chain heads and known event ids back from the ledger (start, rebalance)."""
-        self.ledger.catch_up()
+        self.catch_up()
         self.heads = self.ledger.heads()
         self.seen = KnownIds(self.ledger.event_ids())
         self.stale = False
 
+    def catch_up(self) -> None:
+        """Project every ledger row the projections lack, the pending ones included."""
+        with self._projecting, self._appending:  # no append in between: each row folded once
+            self._catch_up()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Project what is pending and hold further writes and projections (a replay runs
+        meanwhile: rows in the ledger but not yet in `facts` would be folded by both)."""
+        with self._projecting, self._appending:
+            if self._behind:
+                self._catch_up()
+            elif self._pending:
+                self._project(self._pending, self._pending_corrections)
+                self._pending, self._pending_corrections = [], False
+            yield
+
+    def _catch_up(self) -> None:
+        self.ledger.catch_up()
+        self._pending, self._pending_corrections, self._behind = [], False, False
+
+    def _project(self, keys: list[tuple[str, int]], corrections: bool) -> None:
+        try:
+            self.ledger.project(keys, corrections)
+        except BaseException:
+            self._behind = True  # part of it may have landed: only a catch-up knows what
+            raise
+
     def handle(self, deliveries: Iterable[Delivery]) -> Outcome:
+        """Write a list of deliveries and project them: when it returns, they are queryable."""
+        outcome = self.write(deliveries)
+        self.project()
+        return outcome
+
+    def write(self, deliveries: Iterable[Delivery]) -> Outcome:
         """Validate, dedupe and chain a list of deliveries, then write them in one insert."""
         with gc_paused():  # tens of thousands of short-lived objects: see domain.gcpause
-            return self._handle(deliveries)
+            return self._write(deliveries)
 
-    def _handle(self, deliveries: Iterable[Delivery]) -> Outcome:
+    def project(self) -> None:
+        """Fold every row written so far into the projections (after a failed projection, by
+        catching up from the ledger)."""
+        with self._projecting:
+            with self._appending:
+                if self._behind:
+                    self._catch_up()
+                    return
+                keys, corrections = self._pending, self._pending_corrections
+                self._pending, self._pending_corrections = [], False
+            if keys:  # appends go on meanwhile: their rows are past these ranges
+                self._project(keys, corrections)
+
+    def _write(self, deliveries: Iterable[Delivery]) -> Outcome:
         if self.stale:
             self.load()
         outcome = Outcome()
@@ -119,9 +185,10 @@ class Ingestor:
                 targets[event.event_id] = Target(target_type, event.unit_id, False)
 
         try:
-            self.ledger.append(rows)
-            self.ledger.project([(r["unit_id"], r["seq"]) for r in rows],
-                                any(r["type"] in CORRECTION_TYPES for r in rows))
+            with self._appending:
+                self.ledger.append(rows)
+                self._pending += [(r["unit_id"], r["seq"]) for r in rows]
+                self._pending_corrections |= any(r["type"] in CORRECTION_TYPES for r in rows)
             self.ledger.reject(outcome.rejected)
             self.ledger.finish_batches(outcome.batch_ids)
         except BaseException:

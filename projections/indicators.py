@@ -46,10 +46,16 @@ GroupBy = Literal["none", "child", "level", "month"]
 
 COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
                **{name: f"uniqExactIf(person_id, {cond})" for name, cond in DISTINCT.items()}}
-# A distinct-person row of the live query, by which of (kind, rank) it groups by: the
-# `grouping(kind, rank)` bits of its grouping set (a bit is 1 for a column not grouped by).
-_PERSON_SETS = {(True, True): 3, (False, True): 1, (True, False): 2}
-_BY_KIND_OR_RANK = sorted({t for t, kind, rank in PERSONS.values() if kind is not None or rank is not None})
+# The live distinct-person counts, one column per indicator over `daily`'s person rows: a
+# person counts where their merged count is positive. Person ids are counted by their 64-bit
+# CityHash: ClickHouse's exact count of strings is itself a count of 128-bit hashes, and 64
+# bits halve the work (a province on a 10M ledger: 25 -> 17 ms) at a chance of two of its
+# ~10^5 persons sharing a hash below 10^-9.
+_LIVE_PERSONS = ", ".join(
+    "uniqExactIf(cityHash64(person_id), pn > 0 AND " + " AND ".join(
+        f"{column} = '{value}'" for column, value in
+        (("person_type", t), ("person_kind", kind), ("person_rank", rank)) if value is not None) + ")"
+    for t, kind, rank in PERSONS.values())
 
 
 # The parts of a request (live: counts, persons, items) run side by side on their own clients:
@@ -282,29 +288,16 @@ class _Ctx:
         key, where = self.live_rows()
 
         def read(final: str) -> list[tuple]:
-            rows = f"daily {final} WHERE {where} AND person_type NOT IN ('', 'upto') AND {self.days()}"
-            # Persons of each type, and by kind and by rank only for the types counted so
-            # (sanctions): a province's integrity-file persons are most of its rows.
             return self.run(f"""
-                SELECT {key} AS k, person_type, '', '', toUInt64(3) AS g, uniqExactIf(person_id, pn > 0), min(pn)
-                FROM {rows} GROUP BY k, person_type
-                UNION ALL
-                SELECT {key} AS k, person_type, person_kind, person_rank,
-                       toUInt64(grouping(person_kind, person_rank)) AS g, uniqExactIf(person_id, pn > 0), min(pn)
-                FROM {rows} AND person_type IN {str_list(_BY_KIND_OR_RANK)}
-                GROUP BY GROUPING SETS ((k, person_type, person_kind), (k, person_type, person_rank))""", store)
+                SELECT {key} AS k, min(pn), {_LIVE_PERSONS}
+                FROM daily {final} WHERE {where} AND person_type NOT IN ('', 'upto') AND {self.days()}
+                GROUP BY k""", store)
 
         rows = read("")
-        if any(smallest < 0 for *_, smallest in rows):
+        if any(smallest < 0 for _, smallest, *_ in rows):
             rows = read("FINAL")
-        rows = [row[:6] for row in rows if row[5] > 0]  # groups with someone counted, as before
-        got = {(str(k), t, g, kind if g == 1 else rank if g == 2 else None): n
-               for k, t, kind, rank, g, n in rows}
-        found: dict[str, dict[str, Any]] = {}
-        for k in {str(r[0]) for r in rows}:
-            found[k] = {name: got.get((k, t, _PERSON_SETS[(kind is None, rank is None)], kind or rank), 0)
-                        for name, (t, kind, rank) in PERSONS.items()}
-        return found
+        return {str(k): dict(zip(PERSONS, counts, strict=True))
+                for k, _, *counts in rows if any(counts)}  # keys with someone counted, as before
 
     def items(self, live: bool, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
         """Clue dispositions, suggestions, rectification and tasks, from one row per item.

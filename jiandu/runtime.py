@@ -21,6 +21,7 @@ import uvicorn
 
 from api.app import create_app as create_api
 from api.context import ApiContext
+from domain.gcpause import freeze_startup_heap
 from jiandu.broker import TansuBroker, ensure_topics, free_port
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
@@ -128,6 +129,7 @@ class Platform:
             from jiandu.demo import run_demo
             tasks.append(asyncio.create_task(run_demo(submitter, hierarchy, self.stopping), name="demo"))
 
+        freeze_startup_heap()  # set up: keep full collections off what lives as long as we do
         self._write_runtime(bootstrap, port)
         self._banner(bootstrap, port)
         if not tasks:  # a worker alone: just keep folding until asked to stop

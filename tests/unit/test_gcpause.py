@@ -46,3 +46,26 @@ def test_a_collector_turned_off_elsewhere_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_freezing_the_startup_heap_leaves_later_garbage_collectable():
+    import weakref
+
+    from domain.gcpause import freeze_startup_heap
+
+    class Node:
+        pass
+
+    before = Node()
+    try:
+        freeze_startup_heap()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is before for o in gc.get_objects())  # frozen: in no generation
+        later = Node()
+        later.self = later  # a cycle made after the freeze
+        gone = weakref.ref(later)
+        del later
+        gc.collect()
+        assert gone() is None  # still collected
+    finally:
+        gc.unfreeze()

@@ -354,6 +354,7 @@ class Bench:
         hierarchy = HierarchySource(self.store)
         ctx = ApiContext(self.store, hierarchy, IndicatorService(self.store, hierarchy), TokenStore(self.store),
                          None, "bench-token")
+        await asyncio.to_thread(ctx.indicators.warm)  # as `jiandu up` and `jiandu api` do before serving
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_api(ctx), port=port, log_level="warning", lifespan="off"))
         server.install_signal_handlers = lambda: None

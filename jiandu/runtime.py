@@ -122,6 +122,10 @@ class Platform:
                 writer=write_store, rate_limit_per_minute=s.rate_limit_per_minute)
             config = uvicorn.Config(create_api(context), host=s.api_host, port=port,
                                     log_level="warning", lifespan="off")
+            try:
+                await asyncio.to_thread(context.indicators.warm)
+            except Exception as exc:  # noqa: BLE001 - a slower first request is no reason not to start
+                log.warning("预热失败 (warm-up failed, the first request will do it): %s", exc)
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM
             tasks.append(asyncio.create_task(server.serve(), name="api"))

@@ -109,6 +109,14 @@ class IndicatorService:
     def local_midnight(self, day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(), self.tz).astimezone(dt.UTC)
 
+    def warm(self) -> None:
+        """Read up front what the first request would otherwise wait for (a server calls this
+        before it serves): the hierarchy, whether the folds were written under it, and the two
+        spare clients a live request's parts run on."""
+        self._folds_current(self.hierarchy.at())
+        with self.side.client(), self.side.client():
+            pass
+
     def compute(self, q: IndicatorQuery, current: Hierarchy | None = None) -> dict[str, Any]:
         """Return the DESIGN §7 response for one query; `current` is the hierarchy now, when
         the caller has just read it (each read is a query: ~5 ms on a 1M ledger)."""

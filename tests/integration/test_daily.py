@@ -407,3 +407,17 @@ def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
         assert rebuilt[0] == rebuilt[1] == live_sum, table
     for target in (*whole, *sliced):
         chdb_store.command(f"DROP TABLE IF EXISTS {target}")
+
+
+def test_a_warmed_service_answers_its_first_request_without_building_the_hierarchy(chdb_store, monkeypatch):
+    prefix = f"h{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    service = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    service.warm()
+    assert service.side.free.qsize() == 2  # a live request's two side clients are open
+
+    def build(*args):
+        raise AssertionError("the first request built the hierarchy again")
+
+    monkeypatch.setattr(service.hierarchy, "_build", build)
+    assert _rows(service, prefix + "p")[prefix + "p"]["petitions.received"] == 0

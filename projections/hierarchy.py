@@ -8,7 +8,7 @@ import threading
 from domain.events import UNIT_EVENT_TYPES
 from domain.hierarchy import Hierarchy
 from projections.resolved import resolved_sql
-from projections.store import ClickHouseStore
+from projections.store import NO_JIT, ClickHouseStore
 
 
 class HierarchySource:
@@ -20,8 +20,10 @@ class HierarchySource:
         self._cached: tuple[tuple, Hierarchy] | None = None
 
     def _fingerprint(self) -> tuple:
+        # Asked on every request: no JIT compilation in one of them (projections.store).
         return tuple(self.store.rows(
-            f"SELECT count(), max(recorded_at) FROM facts WHERE type IN {list(UNIT_EVENT_TYPES)!r}")[0])
+            f"SELECT count(), max(recorded_at) FROM facts WHERE type IN {list(UNIT_EVENT_TYPES)!r}",
+            settings=NO_JIT)[0])
 
     def at(self, as_of: dt.datetime | None = None) -> Hierarchy:
         """The hierarchy as recorded up to `as_of` (now when None)."""

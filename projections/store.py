@@ -12,8 +12,12 @@ from typing import Any
 
 import clickhouse_connect
 
-# Applied to every query made on behalf of an API caller.
-API_QUERY_SETTINGS = {"max_execution_time": 20, "max_rows_to_read": 500_000_000}
+# Applied to every query made on behalf of an API caller. No JIT compilation: ClickHouse
+# compiles an expression the third time it meets it, inside the query that meets it, and that
+# request waits 50-100 ms; an API query reads too few rows to gain anything from compiled code
+# (a 10M ledger, 200 requests over HTTP: p99 54-58 -> 38-40 ms, p50 the same).
+NO_JIT = {"compile_expressions": 0, "compile_aggregate_expressions": 0, "compile_sort_description": 0}
+API_QUERY_SETTINGS = {"max_execution_time": 20, "max_rows_to_read": 500_000_000, **NO_JIT}
 
 
 class StoreUnavailable(RuntimeError):

@@ -25,6 +25,12 @@ class HierarchySource:
             f"SELECT count(), max(recorded_at) FROM facts WHERE type IN {list(UNIT_EVENT_TYPES)!r}",
             settings=NO_JIT)[0])
 
+    def latest(self) -> Hierarchy | None:
+        """The current hierarchy as last read (None before the first read), without asking
+        whether it is still current: a caller that works with it checks `at()` meanwhile."""
+        with self._lock:
+            return self._cached[1] if self._cached else None
+
     def at(self, as_of: dt.datetime | None = None) -> Hierarchy:
         """The hierarchy as recorded up to `as_of` (now when None)."""
         now = dt.datetime.now(dt.UTC)

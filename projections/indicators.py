@@ -111,11 +111,19 @@ class IndicatorService:
 
     def warm(self) -> None:
         """Read up front what the first request would otherwise wait for (a server calls this
-        before it serves): the hierarchy, whether the folds were written under it, and the two
-        spare clients a live request's parts run on."""
-        self._folds_current(self.hierarchy.at())
+        before it serves): the hierarchy, whether the folds were written under it, the two
+        spare clients a live request's parts run on, and one request of each kind for each
+        root: the first of a kind also waits for ClickHouse to load the primary keys and marks
+        of what it reads (the first request with a period on a 10M ledger: 45 ms, later 17)."""
+        tree = self.hierarchy.at()
+        self._folds_current(tree)
         with self.side.client(), self.side.client():
             pass
+        today = dt.datetime.now(self.tz).date()
+        for root in tree.roots():
+            for shape in ({}, {"group_by": "child"}, {"group_by": "month"},
+                          {"from_": today.replace(day=1), "to": today + dt.timedelta(days=1)}):
+                self.compute(IndicatorQuery(root, **shape), tree)
 
     def compute(self, q: IndicatorQuery, current: Hierarchy | None = None) -> dict[str, Any]:
         """Return the DESIGN §7 response for one query; `current` is the hierarchy now, when

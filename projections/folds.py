@@ -141,10 +141,10 @@ class Folds:
             self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {sql}",
                                {"tz": self.timezone, "tree": tree, "part": part, "parts": parts},
                                settings=INSERT_SETTINGS)
-        # Merged before it is swapped in: the API reads it next, and read while ClickHouse still
-        # merged its parts in the background, a grown 10M ledger's 200 requests over HTTP took
-        # p50 27 / p99 54 ms against 20 / 35 once merged (daily and items: 2.3 s, some of it
-        # won back by the checksums, which then read one part).
+        # Merged before it is swapped in: the API reads it next, and every part costs each of
+        # its queries. Read in the 5-10 parts the slices left (background merges done), a grown
+        # 10M ledger's 200 requests over HTTP took p50 27-29 / p99 49-54 ms, merged 20-22 /
+        # 35-38 (daily and items: 2.3 s, some of it won back by the checksums over one part).
         self.store.command(f"OPTIMIZE TABLE {target} FINAL")
         # Slices reuse what the one before freed; what the last freed goes back to the system
         # (purging between slices made a real 1M ledger's daily rebuild 4.2 -> 6.2 s).

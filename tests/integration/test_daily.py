@@ -413,6 +413,22 @@ def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
         chdb_store.command(f"DROP TABLE IF EXISTS {target}")
 
 
+def test_warm_up_asks_one_live_request_of_each_kind_and_none_while_the_folds_are_behind(chdb_store, monkeypatch):
+    _ingest(chdb_store, _province(f"w{uuid.uuid4().hex[:8]}."), [])
+    service = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    asked = []
+    compute = service.compute
+    monkeypatch.setattr(service, "compute", lambda q, tree=None: asked.append(q) or compute(q, tree))
+    service.warm()
+    assert sorted(q.group_by for q in asked) == ["child", "month", "none", "none"]
+    assert sum(q.from_ is not None for q in asked) == 1
+
+    behind = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    monkeypatch.setattr(behind, "_folds_current", lambda tree: False)
+    monkeypatch.setattr(behind, "compute", lambda *args: pytest.fail("warmed through the slow facts path"))
+    behind.warm()
+
+
 def test_a_warmed_service_answers_its_first_request_without_building_the_hierarchy(chdb_store, monkeypatch):
     prefix = f"h{uuid.uuid4().hex[:8]}."
     _ingest(chdb_store, _province(prefix), [])

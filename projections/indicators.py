@@ -44,8 +44,10 @@ from projections.store import API_QUERY_SETTINGS, ClickHouseStore
 Scope = Literal["self", "subtree"]
 GroupBy = Literal["none", "child", "level", "month"]
 
+# The `as_of` path's figures from `facts`. Persons are counted by the same 64-bit hash as the
+# live path's (below), so the two paths agree by definition, a hash collision included.
 COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
-               **{name: f"uniqExactIf(person_id, {cond})" for name, cond in DISTINCT.items()}}
+               **{name: f"uniqExactIf(cityHash64(person_id), {cond})" for name, cond in DISTINCT.items()}}
 # The live distinct-person counts, one column per indicator over `daily`'s person rows: a
 # person counts where their merged count is positive. Person ids are counted by their 64-bit
 # CityHash: ClickHouse's exact count of strings is itself a count of 128-bit hashes, and 64

@@ -22,7 +22,18 @@ COLUMNS = (*KEY.split(", "), "upto_seq", "n", "pn")
 _FIELDS = ("person_id", "kind", "rank", "form", "category")
 _CHANGE_COLS = "type, unit_id, occurred_at, " + ", ".join(_FIELDS)
 WATERMARK = "'upto'"  # person_type of the rows that only carry a unit's upto_seq
-_NO_COUNTS = "CAST(([], []), 'Tuple(Array(String), Array(Int64))')"
+# A fold adds the counts up as vectors, one position per count in the order of the names (the
+# order a map's keys are kept in), and writes each sum as the map `n` holds: the names of the
+# counts that are not zero, with their counts. The same rows as summing the maps (`sumMap`,
+# which also drops zero sums), faster: the `daily` rebuild of a real 1M ledger's replay
+# 4.3 -> 3.2-3.9 s (replay 7.9-9.1 -> 7.1-7.5 s), of a grown 10M ledger 12.1 -> 8.7 s, every
+# row the same (the checksums). The vectors are Int32 summed without overflow checks: 8-byte
+# sums took ~150 MB more; a sum is of one subtree's facts on one day.
+_NAMES = sorted(ADDITIVE)
+_VECTOR = "[" + ", ".join(f"toInt32(if({ADDITIVE[name]}, sign, 0))" for name in _NAMES) + "]"
+_NO_VECTOR = "CAST([], 'Array(Int32)')"
+_AS_MAP = (f"CAST((arrayFilter((name, c) -> c != 0, {str_list(_NAMES)}, vs), "
+           "arrayMap(c -> toInt64(c), arrayFilter(c -> c != 0, vs))), 'Tuple(Array(String), Array(Int64))')")
 
 
 # The targets of the corrections and retractions in the fold's ranges: looked up first and
@@ -52,34 +63,34 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
     """Daily rows from signed fact versions (`changes`), plus each unit's (unit_id, top) seq
     from `watermarks` when given (a live fold adds its watermark rows itself).
 
-    Each change gives a counts row and, for a person type, a person row too (one pass); the
-    unit's rows are then written under every unit whose subtree holds it (`rollup_sql`)."""
-    # The ids of the counts a fact is in (a few of them), each with the fact's sign.
-    ids = ", ".join(f"if({cond}, '{name}', '')" for name, cond in ADDITIVE.items())
-    ids = f"arrayFilter(x -> x != '', [{ids}])"
+    Each change gives a counts row (its sign at the position of each count it is in) and, for
+    a person type, a person row too (one pass); the unit's rows are then written under every
+    unit whose subtree holds it (`rollup_sql`)."""
     marks = "" if watermarks is None else f"""
         UNION ALL
-        SELECT unit_id, '', '', toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_COUNTS}, toInt64(0)
+        SELECT unit_id, '', '', toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_VECTOR}, toInt64(0)
         FROM ({watermarks})"""
     per_unit = f"""
         SELECT unit_id, day, person_type, person_kind, person_rank, person_id, toUInt64(0) AS upto,
-               sumMap(n) AS n, sum(pn) AS pn
+               sumWithOverflowForEach(fv) AS v, sum(pn) AS pn
         FROM (
             SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
                    if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
                    if(is_person, c.person_id, '') AS person_id,
-                   if(is_person, {_NO_COUNTS}, CAST((counted, arrayMap(x -> sign, counted)),
-                                                    'Tuple(Array(String), Array(Int64))')) AS n,
+                   if(is_person, {_NO_VECTOR}, {_VECTOR}) AS fv,
                    if(is_person, sign, toInt64(0)) AS pn
-            FROM (SELECT *, {ids} AS counted FROM ({changes})) AS c
+            FROM ({changes}) AS c
             ARRAY JOIN if(type IN {str_list(PERSON_TYPES)}, [0, 1], [0]) AS is_person)
         GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
-        HAVING notEmpty(n.1) OR pn != 0"""
+        HAVING arrayExists(c -> c != 0, v) OR pn != 0"""
+    rolled = rollup_sql(per_unit, "day, person_type, person_kind, person_rank, person_id, upto, v, pn")
     return f"""
-    SELECT {KEY}, max(upto) AS upto_seq, sumMap(n) AS n, sum(pn) AS pn
-    FROM ({rollup_sql(per_unit, "day, person_type, person_kind, person_rank, person_id, upto, n, pn")}{marks})
-    GROUP BY {KEY}
-    HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
+    SELECT {KEY}, upto_seq, {_AS_MAP} AS n, pn FROM (
+        SELECT {KEY}, max(upto) AS upto_seq, arrayResize(sumWithOverflowForEach(v), {len(_NAMES)}, toInt32(0)) AS vs,
+               sum(pn) AS pn
+        FROM ({rolled}{marks})
+        GROUP BY {KEY}
+        HAVING upto_seq > 0 OR arrayExists(c -> c != 0, vs) OR pn != 0)"""
 
 
 FOLD_SQL = _fold_sql(_changes(), FOLD_WATERMARKS)  # ranges with corrections or retractions (of the targets {t})

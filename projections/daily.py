@@ -17,7 +17,7 @@ from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
 from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, slice_watermarks
 from projections.resolved import resolved_sql, str_list, two_sided_sql
 
-KEY = "unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_id"
+KEY = "unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_key"
 COLUMNS = (*KEY.split(", "), "upto_seq", "n", "pn")
 _FIELDS = ("person_id", "kind", "rank", "form", "category")
 _CHANGE_COLS = "type, unit_id, occurred_at, " + ", ".join(_FIELDS)
@@ -68,22 +68,22 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
     unit whose subtree holds it (`rollup_sql`)."""
     marks = "" if watermarks is None else f"""
         UNION ALL
-        SELECT unit_id, '', '', toDate32('1900-01-01'), {WATERMARK}, '', '', '', top, {_NO_VECTOR}, toInt64(0)
+        SELECT unit_id, '', '', toDate32('1900-01-01'), {WATERMARK}, '', '', toUInt64(0), top, {_NO_VECTOR}, toInt64(0)
         FROM ({watermarks})"""
     per_unit = f"""
-        SELECT unit_id, day, person_type, person_kind, person_rank, person_id, toUInt64(0) AS upto,
+        SELECT unit_id, day, person_type, person_kind, person_rank, person_key, toUInt64(0) AS upto,
                sumWithOverflowForEach(fv) AS v, sum(pn) AS pn
         FROM (
             SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
                    if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
-                   if(is_person, c.person_id, '') AS person_id,
+                   if(is_person, cityHash64(c.person_id), toUInt64(0)) AS person_key,
                    if(is_person, {_NO_VECTOR}, {_VECTOR}) AS fv,
                    if(is_person, sign, toInt64(0)) AS pn
             FROM ({changes}) AS c
             ARRAY JOIN if(type IN {str_list(PERSON_TYPES)}, [0, 1], [0]) AS is_person)
-        GROUP BY unit_id, day, person_type, person_kind, person_rank, person_id
+        GROUP BY unit_id, day, person_type, person_kind, person_rank, person_key
         HAVING arrayExists(c -> c != 0, v) OR pn != 0"""
-    rolled = rollup_sql(per_unit, "day, person_type, person_kind, person_rank, person_id, upto, v, pn")
+    rolled = rollup_sql(per_unit, "day, person_type, person_kind, person_rank, person_key, upto, v, pn")
     return f"""
     SELECT {KEY}, upto_seq, {_AS_MAP} AS n, pn FROM (
         SELECT {KEY}, max(upto) AS upto_seq, arrayResize(sumWithOverflowForEach(v), {len(_NAMES)}, toInt32(0)) AS vs,

@@ -292,6 +292,36 @@ def test_registering_units_keeps_the_folds_and_their_figures(chdb_store, monkeyp
     assert_live_equals_recomputed(chdb_store, prefix)
 
 
+def test_upgrading_to_hashed_person_keys_rebuilds_daily_with_the_same_figures(chdb_store):
+    """Migration 0010 drops `daily` (its person ids become 64-bit hashes) and clears its stamp:
+    meanwhile the API answers from `facts`; the worker's next start rebuilds it from the ledger,
+    with the same figures (the persons' counts included)."""
+    prefix = f"h{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    sanctions = [{"event_id": str(uuid.uuid4()), "type": "sanction_imposed", "unit_id": prefix + ("k1", "c1")[i % 2],
+                  "subject_id": f"s{i}", "occurred_at": f"2024-01-{5 + i:02d}T10:00:00+08:00",
+                  "payload": {"person_id": f"m{i % 3}", "kind": ("party", "government")[i % 2], "rank": "county"}}
+                 for i in range(6)]
+    _ingest(chdb_store, [*sanctions, _petition(prefix, "k1", "2024-01-09")], [3])
+    before = _rows(IndicatorService(chdb_store, HierarchySource(chdb_store)), prefix + "p", group_by="child")
+    assert before[prefix + "c1"]["sanctions.persons"] == 3 and before[prefix + "c1"]["sanctions.government"] == 3
+
+    chdb_store.command("DELETE FROM schema_migrations WHERE name = '0010_daily_person_key.sql'")
+    assert chdb_store.migrate() == ["0010_daily_person_key.sql"]
+    assert chdb_store.scalar("SELECT count() FROM daily") == 0
+    upgraded = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    assert not upgraded._folds_current(upgraded.hierarchy.at())  # not the empty table: `facts`
+    assert _rows(upgraded, prefix + "p", group_by="child") == before
+
+    Ingestor(ClickHouseLedger(chdb_store)).load()  # a worker's start: catch-up rebuilds `daily`
+    restarted = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    assert restarted._folds_current(restarted.hierarchy.at())
+    assert chdb_store.scalar("SELECT uniqExact(person_key) FROM daily WHERE unit_id = {u:String} "
+                             "AND person_type = 'sanction_imposed'", {"u": prefix + "p"}) == 3
+    assert _rows(restarted, prefix + "p", group_by="child") == before
+    assert_live_equals_recomputed(chdb_store, prefix)
+
+
 def _active_parts(store: ClickHouseStore, table: str) -> tuple[int, int]:
     return store.rows("SELECT count(), sum(rows) FROM system.parts "
                       "WHERE database = currentDatabase() AND table = {t:String} AND active", {"t": table})[0]
@@ -308,8 +338,8 @@ def test_a_fold_of_any_size_is_written_as_one_part(chdb_store):
         for name, settings in (("fold", FOLD_SETTINGS), ("rebuild", INSERT_SETTINGS)):
             chdb_store.command("TRUNCATE TABLE fold_parts")
             chdb_store.command(
-                "INSERT INTO fold_parts (unit_id, person_id, upto_seq, n, pn) "
-                "SELECT 'u', toString(number), 1, (['x'], [1]), 1 FROM numbers(3000000)",
+                "INSERT INTO fold_parts (unit_id, person_key, upto_seq, n, pn) "
+                "SELECT 'u', number, 1, (['x'], [1]), 1 FROM numbers(3000000)",
                 settings=settings | {"max_block_size": 1000, "max_threads": 2})
             written[name] = _active_parts(chdb_store, "fold_parts")
         assert written["fold"] == (1, 3_000_000)

@@ -222,7 +222,7 @@ ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/schema_migration
 ORDER BY name;
 
 -- ---------------------------------------------------------------------------- 0005_daily, 0007
--- Live count folds per subtree and local day (projections/daily.py; the key of migration 0007).
+-- Live count folds per subtree and local day (projections/daily.py; migration 0010).
 -- Replicated under its own name: with one shard every replica holds every unit. Sharding it
 -- like `facts` would need the fold's reads to stay shard-local, not done yet.
 CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
@@ -234,13 +234,13 @@ CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
     person_type  LowCardinality(String),
     person_kind  LowCardinality(String),
     person_rank  LowCardinality(String),
-    person_id    String,
+    person_key   UInt64,
     upto_seq     SimpleAggregateFunction(max, UInt64),
     n            SimpleAggregateFunction(sumMap, Tuple(Array(String), Array(Int64))),
     pn           SimpleAggregateFunction(sum, Int64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/daily', '{replica}')
-ORDER BY (unit_id, family, person_type, scope_key, day, person_kind, person_rank, person_id);
+ORDER BY (unit_id, family, person_type, scope_key, day, person_kind, person_rank, person_key);
 
 CREATE TABLE IF NOT EXISTS jiandu.projection_settings ON CLUSTER jiandu
 (

@@ -15,6 +15,9 @@ COUNTED_TYPES = ("petition_received", "clue_registered", "case_filed", "case_clo
                  "talk_conducted", "integrity_file_updated", "rectification_opened",
                  "rectification_closed", "suggestion_issued")
 PERSON_TYPES = ("sanction_imposed", "integrity_file_updated")
+# A person as both read paths count them: by the 64-bit CityHash of the id (`daily` stores it
+# as `person_key`; the `as_of` path hashes `facts`' ids), so the two agree by definition.
+PERSON_KEY = "cityHash64(person_id)"
 
 
 def _additive() -> dict[str, str]:

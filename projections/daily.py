@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from projections.ancestry import rollup_sql
-from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_TYPES
+from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_KEY, PERSON_TYPES
 from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, slice_watermarks
 from projections.resolved import resolved_sql, str_list, two_sided_sql
 
@@ -76,7 +76,7 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
         FROM (
             SELECT unit_id, toDate32(occurred_at, {{tz:String}}) AS day, if(is_person, type, '') AS person_type,
                    if(is_person, kind, '') AS person_kind, if(is_person, rank, '') AS person_rank,
-                   if(is_person, cityHash64(c.person_id), toUInt64(0)) AS person_key,
+                   if(is_person, {PERSON_KEY}, toUInt64(0)) AS person_key,
                    if(is_person, {_NO_VECTOR}, {_VECTOR}) AS fv,
                    if(is_person, sign, toInt64(0)) AS pn
             FROM ({changes}) AS c

@@ -20,7 +20,7 @@ from domain.indicators import (
     percent,
 )
 from projections.ancestry import AncestryTable
-from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSONS
+from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSON_KEY, PERSONS
 from projections.daily import DailyFolds
 from projections.folds import recorded
 from projections.hierarchy import HierarchySource
@@ -45,9 +45,9 @@ Scope = Literal["self", "subtree"]
 GroupBy = Literal["none", "child", "level", "month"]
 
 # The `as_of` path's figures from `facts`. Persons are counted by the same 64-bit hash as the
-# live path's (below), so the two paths agree by definition, a hash collision included.
+# live path's (`PERSON_KEY`), so the two paths agree by definition, a hash collision included.
 COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
-               **{name: f"uniqExactIf(cityHash64(person_id), {cond})" for name, cond in DISTINCT.items()}}
+               **{name: f"uniqExactIf({PERSON_KEY}, {cond})" for name, cond in DISTINCT.items()}}
 # The live distinct-person counts, one column per indicator over `daily`'s person rows: a
 # person counts where their merged count is positive. `daily` keeps each person id's 64-bit
 # CityHash (`person_key`): ClickHouse's exact count of strings is itself a count of 128-bit

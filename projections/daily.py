@@ -1,4 +1,5 @@
-"""`daily`: the live count figures, folded per subtree and local day as the ledger grows.
+"""`daily`: the live count figures, folded per subtree and local day as the ledger grows
+(with coarser rows for long periods: by month, and each person over all time).
 
 A fold covers a contiguous seq range per unit. It writes +1 rows for each new fact and, for
 every fact a correction or retraction in the range touches, -1 for the version in force
@@ -13,8 +14,16 @@ from __future__ import annotations
 import datetime as dt
 
 from projections.ancestry import rollup_sql
-from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_KEY, PERSON_TYPES
-from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, slice_watermarks
+from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_KEY, PERSON_TYPES, PERSONS
+from projections.folds import (
+    FOLD_WATERMARKS,
+    IN_RANGES,
+    MONTHLY,
+    SEQ_RANGES,
+    Folds,
+    month_start,
+    slice_watermarks,
+)
 from projections.resolved import resolved_sql, str_list, two_sided_sql
 
 KEY = "unit_id, family, scope_key, day, person_type, person_kind, person_rank, person_key"
@@ -34,6 +43,55 @@ _VECTOR = "[" + ", ".join(f"toInt32(if({ADDITIVE[name]}, sign, 0))" for name in 
 _NO_VECTOR = "CAST([], 'Array(Int32)')"
 _AS_MAP = (f"CAST((arrayFilter((name, c) -> c != 0, {str_list(_NAMES)}, vs), "
            "arrayMap(c -> toInt64(c), arrayFilter(c -> c != 0, vs))), 'Tuple(Array(String), Array(Int64))')")
+
+# Coarser rows beside the daily ones, for the questions asked over long periods (a real 10M
+# ledger is ten years of a province: its all-time counts read 95k count rows, its distinct
+# persons ~1M person rows), summed from the daily rows by the same folds:
+# - monthly ('child:month', 'level:month'): each count row again under its month (`day` the
+#   month's first day); a period's whole months read these, its partial months the days.
+# - all-time persons ('child:all' under each child, 'unit:all' for the whole subtree with
+#   `scope_key` ''; `day` ALL_TIME): one row per person and person indicator they are in, its
+#   `person_type` the indicator's id and `pn` the person's facts counted under it; a person
+#   counts over all time where that is positive. The province of a real 10M ledger: 863k
+#   rows, its persons 11 ms (one row per person with a map of the indicators: 40 ms).
+ALL_TIME = "toDate32('1900-01-01')"
+# The person indicators a person row (person_type, person_kind, person_rank) counts under.
+_PERSON_INDICATORS = "arrayFilter((name, is_in) -> is_in = 1, {names}, [{conditions}])".format(
+    names=str_list(list(PERSONS)),
+    conditions=", ".join("toUInt8(" + " AND ".join(
+        f"{column} = '{value}'" for column, value in
+        (("person_type", t), ("person_kind", kind), ("person_rank", rank)) if value is not None) + ")"
+        for t, kind, rank in PERSONS.values()))
+
+
+def with_coarse_rows(rows: str, coarse_only: bool = False) -> str:
+    """Daily rows `rows` (COLUMNS, one per key) with the monthly and all-time rows they add up
+    to (only those: `coarse_only`), as rows of (grain, person indicator) summed by key."""
+    day = [] if coarse_only else ["('', '')"]
+    grains = {"counts": [*day, "('month', '')"], "other": day}
+    persons = (f"arrayConcat([{', '.join(day)}], arrayMap(i -> ('all', i), {_PERSON_INDICATORS}), "
+               f"arrayMap(i -> ('unit', i), {_PERSON_INDICATORS}))")
+    all_time = "g.1 IN ('all', 'unit')"
+    return f"""
+    SELECT unit_id, g_family AS family, g_scope_key AS scope_key, g_day AS day, g_person_type AS person_type,
+           g_person_kind AS person_kind, g_person_rank AS person_rank, person_key,
+           max(upto_seq) AS upto_seq, sumMap(n) AS n, sum(pn) AS pn
+    FROM (
+        SELECT unit_id, person_key, upto_seq, n, pn,
+               multiIf(g.1 = '', family, g.1 = 'unit', 'unit:all', g.1 = 'all', concat(family, ':all'),
+                       concat(family, {MONTHLY!r})) AS g_family,
+               if(g.1 = 'unit', '', scope_key) AS g_scope_key,
+               multiIf(g.1 = '', day, g.1 = 'month', {month_start('day')}, {ALL_TIME}) AS g_day,
+               if({all_time}, g.2, person_type) AS g_person_type,
+               if({all_time}, '', person_kind) AS g_person_kind,
+               if({all_time}, '', person_rank) AS g_person_rank
+        FROM ({rows})
+        ARRAY JOIN multiIf(family NOT IN ('child', 'level'), [{', '.join(grains['other'])}],
+                           person_type = '', [{', '.join(grains['counts'])}],
+                           person_type != {WATERMARK} AND family = 'child', {persons},
+                           [{', '.join(grains['other'])}]) AS g)
+    GROUP BY unit_id, g_family, g_scope_key, g_day, g_person_type, g_person_kind, g_person_rank, person_key
+    HAVING upto_seq > 0 OR notEmpty(n.1) OR pn != 0"""
 
 
 # The targets of the corrections and retractions in the fold's ranges: looked up first and
@@ -93,14 +151,16 @@ def _fold_sql(changes: str, watermarks: str | None = None) -> str:
         HAVING upto_seq > 0 OR arrayExists(c -> c != 0, vs) OR pn != 0)"""
 
 
-FOLD_SQL = _fold_sql(_changes(), FOLD_WATERMARKS)  # ranges with corrections or retractions (of the targets {t})
-PLAIN_FOLD_SQL = _fold_sql(_new_facts(), FOLD_WATERMARKS)  # ranges of original events only ({t} empty)
+# ranges with corrections or retractions (of the targets {t}), and of original events only ({t} empty)
+FOLD_SQL = with_coarse_rows(_fold_sql(_changes(), FOLD_WATERMARKS))
+PLAIN_FOLD_SQL = with_coarse_rows(_fold_sql(_new_facts(), FOLD_WATERMARKS))
 
 
 def rebuild_sql(as_of: dt.datetime) -> str:
     """Daily rows for the whole ledger as known at `as_of` (replay), the slice {part} of
     {parts} by local day: the key holds the day, so slices share no row, and each slice's
-    GROUP BY holds a part of the table in memory. The watermark rows go with slice 0."""
+    GROUP BY holds a part of the table in memory. The watermark rows go with slice 0. The
+    coarse rows are summed from these afterwards (`DailyFolds.coarse_sql`)."""
     slice_ = "cityHash64(toDate32(occurred_at, {tz:String})) % {parts:UInt32} = {part:UInt32}"
     changes = (f"SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM ({resolved_sql(COUNTED_TYPES, as_of, '1', _FIELDS)}) "
                f"WHERE {slice_}")
@@ -117,6 +177,7 @@ class DailyFolds(Folds):
     # 7.2-7.9 s, ~0.78 GB). A real 10M ledger (ten years of a province): the `daily` insert
     # peaked at 2.9 GB with 4 slices, 1.4 GB with 16 (38.6 -> 44.9 s; each slice reads `facts`).
     rebuild_slices = 16
+    coarse_slices = 8
     # FINAL merges by key in sorted order: the same rows as a GROUP BY with sumMap, in half the
     # time (a real 1M ledger: 2.5 -> 1.2 s).
     merged_form = ("SELECT *, upto_seq AS upto FROM {table} FINAL "
@@ -129,3 +190,8 @@ class DailyFolds(Folds):
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)
+
+    def coarse_sql(self, table: str) -> str:
+        # Sliced by unit and person: the rows one coarse row sums share both.
+        slice_ = "cityHash64(unit_id, person_key) % {parts:UInt32} = {part:UInt32}"
+        return with_coarse_rows(f"SELECT * FROM {table} WHERE {slice_}", coarse_only=True)

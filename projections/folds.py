@@ -44,6 +44,15 @@ SLICE_FACTS = 250_000  # facts per rebuild slice (× a table's `slice_scale`), u
 # Each unit's (unit_id, top) of a fold's ranges, the source of its watermark rows.
 FOLD_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top "
                    "FROM (SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
+# The family suffix of the rows the folds write again under their month (`day` its first day),
+# beside the daily ones: a period's whole months read those (`projections.daily`, `.items`).
+MONTHLY = ":month"
+
+
+def month_start(day: str) -> str:
+    """The first day of the month of `day` (a Date32 expression), as a Date32 (`toStartOfMonth`
+    gives a Date, which ends in 2149)."""
+    return f"{day} - (toDayOfMonth({day}) - 1)"
 
 
 def recorded(store: ClickHouseStore, names: list[str]) -> dict[str, str]:
@@ -74,6 +83,9 @@ class Folds:
     # {parts}): one per `slice_scale` × SLICE_FACTS facts.
     rebuild_slices = 1
     slice_scale = 1
+    # How many INSERT … SELECTs sum a rebuilt table's coarse rows from its daily rows
+    # (`coarse_sql`) at most: one per 10 × SLICE_FACTS facts.
+    coarse_slices = 1
 
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", trees: AncestryTable | None = None):
         self.store = store
@@ -87,6 +99,12 @@ class Folds:
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         raise NotImplementedError
+
+    def coarse_sql(self, table: str) -> str | None:
+        """The SELECT of the coarse rows (monthly, all-time) that the daily rows in `table` add
+        up to, the slice {part} of {parts}: a live fold writes both at once, a rebuild writes
+        the daily rows first (`rebuild_sql`, which writes no coarse row), then these."""
+        return None
 
     def fold(self, bounds: Mapping[str, tuple[int, int]], tree: str, corrections: bool = True) -> None:
         """Fold each unit's ledger rows lo..hi (already in `facts`) into the table, atomically,
@@ -141,6 +159,11 @@ class Folds:
             self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {sql}",
                                {"tz": self.timezone, "tree": tree, "part": part, "parts": parts},
                                settings=INSERT_SETTINGS)
+        coarse = self.coarse_sql(target)
+        parts = max(1, min(self.coarse_slices, facts // (SLICE_FACTS * 10)))
+        for part in range(parts if coarse else 0):
+            self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {coarse}",
+                               {"part": part, "parts": parts}, settings=INSERT_SETTINGS)
         # Merged before it is swapped in: the API reads it next, and every part costs each of
         # its queries. Read in the 5-10 parts the slices left (background merges done), a grown
         # 10M ledger's 200 requests over HTTP took p50 27-29 / p99 49-54 ms, merged 20-22 /

@@ -22,7 +22,7 @@ from domain.indicators import (
 from projections.ancestry import AncestryTable
 from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSON_KEY, PERSONS
 from projections.daily import DailyFolds
-from projections.folds import recorded
+from projections.folds import MONTHLY, recorded
 from projections.hierarchy import HierarchySource
 from projections.items import WATERMARK as ITEM_WATERMARK
 from projections.items import ItemFolds, current_sql, state_sql
@@ -274,23 +274,27 @@ class _Ctx:
         return {str(r.pop("k")): r for r in result}
 
     # -- the live path: one unit's rows of the folds, by primary key ----------------------------
-    def live_rows(self, month: str = "formatDateTime(day, '%Y-%m')") -> tuple[str, str]:
-        """(key expression, condition) selecting the query's rows of a live fold table."""
+    def live_rows(self, month: str = "formatDateTime(day, '%Y-%m')") -> tuple[str, str, str]:
+        """(key expression, condition on unit and scope, family of daily rows) selecting the
+        query's rows of a live fold table; the family's monthly rows are `family + MONTHLY`."""
         q, unit = self.q, _literal(self.q.unit)
         if q.group_by == "level" and q.scope == "subtree":
-            return "scope_key", f"unit_id = {unit} AND family = 'level'"
-        where = f"unit_id = {unit} AND family = 'child'" + (f" AND scope_key = {unit}" if q.scope == "self" else "")
+            return "scope_key", f"unit_id = {unit}", "level"
+        where = f"unit_id = {unit}" + (f" AND scope_key = {unit}" if q.scope == "self" else "")
         key = {"none": unit, "child": "scope_key", "month": month,
                "level": _literal(self.tree.get(q.unit).level)}[q.group_by]
-        return key, where
+        return key, where, "child"
 
     def live_counts(self) -> dict[str, dict[str, Any]]:
-        """The additive counts as of now, summed from `daily`."""
-        key, where = self.live_rows()
+        """The additive counts as of now, summed from `daily`: its monthly rows for the
+        period's whole months, its daily rows for the rest."""
+        key, where, family = self.live_rows()
+        months, edges = _whole_months(self.q.from_, self.q.to)
+        grains = _grains(family, _between("day", months), _any(_between("day", e) for e in edges))
         found: dict[str, dict[str, Any]] = {}
         for k, name, count in self.run(f"""
                 SELECT k, name, sum(c) FROM (
-                    SELECT {key} AS k, n FROM daily WHERE {where} AND person_type = '' AND {self.days()})
+                    SELECT {key} AS k, n FROM daily WHERE {where} AND person_type = '' AND {grains})
                 ARRAY JOIN n.1 AS name, n.2 AS c
                 GROUP BY k, name
                 HAVING sum(c) != 0  -- folds that cancelled out: no facts left"""):
@@ -305,13 +309,18 @@ class _Ctx:
         count (a province on a 10M ledger: ~40 vs ~20 ms). It is needed only where a -1 row
         (a correction or retraction took a person out) is read: if every row read is positive,
         a key counts exactly when it has a row. So read without `FINAL`, noting the smallest
-        count seen in that same read, and read again with `FINAL` only if it was negative."""
-        key, where = self.live_rows()
+        count seen in that same read, and read again with `FINAL` only if it was negative.
+
+        Over all time, by unit or by child, the all-time rows answer instead (`all_time_persons`)."""
+        key, where, family = self.live_rows()
+        if self.q.from_ is None and self.q.to is None and family == "child" and self.q.group_by != "month":
+            return self.all_time_persons(store)
 
         def read(final: str) -> list[tuple]:
             return self.run(f"""
                 SELECT {key} AS k, min(pn), {_LIVE_PERSONS}
-                FROM daily {final} WHERE {where} AND person_type NOT IN ('', 'upto') AND {self.days()}
+                FROM daily {final} WHERE {where} AND family = {family!r} AND person_type NOT IN ('', 'upto')
+                  AND {self.days()}
                 GROUP BY k""", store)
 
         rows = read("")
@@ -320,18 +329,36 @@ class _Ctx:
         return {str(k): dict(zip(PERSONS, counts, strict=True))
                 for k, _, *counts in rows if any(counts)}  # keys with someone counted, as before
 
+    def all_time_persons(self, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
+        """The distinct-person counts over all time from `daily`'s all-time rows: one per person
+        indicator and person (per child: 'child:all'; per subtree: 'unit:all'), a person
+        counting where their merged count is positive. `FINAL` merges a person's rows of
+        several parts (a live table's), which a plain read would count once per part. A real
+        10M ledger's province: ~1M daily person rows read by 11 exact distinct counts, 56-100
+        ms; 863k all-time rows, 11 ms."""
+        key, where, _ = self.live_rows()
+        family = "unit:all" if self.q.group_by == "none" and self.q.scope == "subtree" else "child:all"
+        found: dict[str, dict[str, Any]] = {}
+        for k, name, persons in self.run(f"""
+                SELECT {key} AS k, person_type, countIf(pn > 0) AS persons
+                FROM daily FINAL WHERE {where} AND family = {family!r}
+                GROUP BY k, person_type
+                HAVING persons > 0""", store):
+            found.setdefault(str(k), {})[name] = persons
+        return found
+
     def items(self, live: bool, store: ClickHouseStore | None = None) -> dict[str, dict[str, Any]]:
         """Clue dispositions, suggestions, rectification and tasks, from one row per item.
 
         Live: the `items` folds; otherwise the same item rows derived from `facts` at as_of.
         A suggestion is in the period by its due date, other items by their day."""
-        due = f"due >= {day_bound(self.due_lo)} AND due < {day_bound(self.due_hi)}"
         month = "if(kind = 'suggestion', formatDateTime(due, '%Y-%m'), formatDateTime(day, '%Y-%m'))"
-        where = f"kind != {ITEM_WATERMARK} AND if(kind = 'suggestion', {due}, {self.days()})"
         if live:
-            key, scope = self.live_rows(month)
-            source = f"items WHERE {scope} AND {where}"
+            key, scope, family = self.live_rows(month)
+            source = f"items WHERE {scope} AND kind != {ITEM_WATERMARK} AND {self._item_grains(family)}"
         else:
+            due = f"due >= {day_bound(self.due_lo)} AND due < {day_bound(self.due_hi)}"
+            where = f"kind != {ITEM_WATERMARK} AND if(kind = 'suggestion', {due}, {self.days()})"
             key = month if self.q.group_by == "month" else "scope_key"
             tz = f"'{self.service.tz_name}'"
             states = f"(SELECT *, toInt64(1) AS n FROM ({state_sql(current_sql(self.as_of), tz)}))"
@@ -347,6 +374,16 @@ class _Ctx:
             _tally_item(found.setdefault(str(k), {}), kind, method, closed, on_time, overdue, n, pct)
         return found
 
+    def _item_grains(self, family: str) -> str:
+        """The live `items` rows of the query's period: a suggestion's period is its due date's,
+        which its monthly rows keep; another item's is its day's: monthly rows for the
+        period's whole months, daily rows for the rest."""
+        months, edges = _whole_months(self.q.from_, self.q.to)
+        by_due = _between("due", (self.due_lo, self.due_hi))
+        monthly = f"if(kind = 'suggestion', {by_due}, {_between('day', months)})"
+        days = _any(_between("day", e) for e in edges)
+        return _grains(family, monthly, "0" if days == "0" else f"kind != 'suggestion' AND ({days})")
+
     def _in_scope(self, source: str, where: str) -> str:
         """Rows of `source` (unit_id, day, …) meeting `where`, in the scope, with its `scope_key`."""
         if self.scope:
@@ -354,6 +391,40 @@ class _Ctx:
                     f"WHERE {where} AND d.day >= s.start_day AND d.day < s.end_day")
         scope = key_sql(self.spans, self.service.local_midnight, "unit_id", "day", day_bound)
         return f"(SELECT *, {scope} AS scope_key FROM {source} WHERE {where}) WHERE scope_key != ''"
+
+
+def _whole_months(lo: dt.date | None, hi: dt.date | None) -> tuple[tuple | None, list[tuple]]:
+    """[lo, hi) (None: unbounded) as the range of its whole months' first days (None when it
+    holds no whole month) and the day ranges left at its edges."""
+    if lo is not None and hi is not None and lo >= hi:
+        return None, [(lo, hi)]
+    first = lo if lo is None or lo.day == 1 else (lo.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    last = hi if hi is None else hi.replace(day=1)
+    if first is not None and last is not None and first >= last:
+        return None, [(lo, hi)]
+    edges = [(lo, first)] if lo is not None and lo < first else []
+    return (first, last), edges + ([(last, hi)] if hi is not None and last < hi else [])
+
+
+def _between(column: str, bounds: tuple | None) -> str:
+    """`column` within the (lo, hi) dates (None: unbounded); '0' for no range at all."""
+    if bounds is None:
+        return "0"
+    return " AND ".join(["1"] + [f"{column} {op} {day_bound(d)}" for op, d in zip((">=", "<"), bounds, strict=True)
+                                 if d is not None])
+
+
+def _any(conditions) -> str:
+    conditions = [c for c in conditions if c != "0"]
+    return " OR ".join(f"({c})" for c in conditions) if conditions else "0"
+
+
+def _grains(family: str, monthly: str, daily: str) -> str:
+    """Rows of `family`'s monthly rows meeting `monthly` or of its daily rows meeting `daily`
+    (a '0' leaves that family out of the read)."""
+    reads = [f"(family = {family + MONTHLY!r} AND ({monthly}))" if monthly != "0" else "",
+             f"(family = {family!r} AND ({daily}))" if daily != "0" else ""]
+    return "(" + (" OR ".join(r for r in reads if r) or "0") + ")"
 
 
 def _literal(value: str) -> str:

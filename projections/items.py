@@ -16,7 +16,15 @@ from __future__ import annotations
 import datetime as dt
 
 from projections.ancestry import rollup_sql
-from projections.folds import FOLD_WATERMARKS, IN_RANGES, SEQ_RANGES, Folds, slice_watermarks
+from projections.folds import (
+    FOLD_WATERMARKS,
+    IN_RANGES,
+    MONTHLY,
+    SEQ_RANGES,
+    Folds,
+    month_start,
+    slice_watermarks,
+)
 from projections.resolved import resolved_sql, str_list, two_sided_sql
 
 KEY = "unit_id, family, scope_key, kind, day, due, is_closed, closed_day, method"  # see migration 0007
@@ -78,6 +86,33 @@ def _marks(watermarks: str) -> str:
             f"toInt64(0), toInt64(0) FROM ({watermarks})")
 
 
+def with_monthly_rows(rows: str, monthly_only: bool = False) -> str:
+    """Item rows `rows` (COLUMNS) and each again under its month (families 'child:month',
+    'level:month'), summed by key (only those: `monthly_only`); a period's whole months read
+    the monthly rows. `day` becomes its month's first day, and so does a closed item's `due`,
+    its `closed_day` keeping only whether it closed on time (NO_DAY: on time, NO_DUE: late;
+    `closed_day <= due` reads the same). An open item keeps its `due` (whether it is overdue
+    depends on today), and so does a suggestion (its period is its due date's: the monthly
+    rows answer any period of suggestions). A real 10M ledger's province: 630k item rows
+    over ten years, ~70k monthly."""
+    closed = "monthly = 1 AND is_closed = 1"
+    coarse_due = f"{closed} AND kind != 'suggestion'"
+    grains, others = ("[1]", "[]") if monthly_only else ("[0, 1]", "[0]")
+    return f"""
+    SELECT unit_id, g_family AS family, scope_key, kind, g_day AS day, g_due AS due, is_closed,
+           g_closed_day AS closed_day, method, max(upto_seq) AS upto_seq, sum(n) AS n, sum(pct) AS pct
+    FROM (
+        SELECT unit_id, scope_key, kind, is_closed, method, upto_seq, n, pct,
+               if(monthly = 1, concat(family, {MONTHLY!r}), family) AS g_family,
+               if(monthly = 1, {month_start('day')}, day) AS g_day,
+               if({coarse_due}, {month_start('due')}, due) AS g_due,
+               if({closed}, if(closed_day <= due, {NO_DAY}, {NO_DUE}), closed_day) AS g_closed_day
+        FROM ({rows})
+        ARRAY JOIN if(family IN ('child', 'level'), {grains}, {others}) AS monthly)
+    GROUP BY unit_id, g_family, scope_key, kind, g_day, g_due, is_closed, g_closed_day, method
+    HAVING upto_seq > 0 OR n != 0 OR pct != 0"""
+
+
 def _fold_sql(states: str, watermarks: str | None = None) -> str:
     """Item rows from signed states, under every unit whose subtree holds the item's unit on its
     day (`rollup_sql`), plus each unit's (unit_id, top) from `watermarks` when given (a live
@@ -97,8 +132,9 @@ def _fold_sql(states: str, watermarks: str | None = None) -> str:
 
 
 # Every touched item's state without the ranges' events (-1) and with them (+1).
-FOLD_SQL = _fold_sql(state_sql(two_sided_sql(ITEM_TYPES, "target_id IN {t:Array(UUID)}", IN_RANGES, FIELDS),
-                               "{tz:String}"), FOLD_WATERMARKS)
+FOLD_SQL = with_monthly_rows(_fold_sql(
+    state_sql(two_sided_sql(ITEM_TYPES, "target_id IN {t:Array(UUID)}", IN_RANGES, FIELDS), "{tz:String}"),
+    FOLD_WATERMARKS))
 MARKS_SQL = _marks(FOLD_WATERMARKS)  # a fold whose ranges touch no item
 
 
@@ -126,6 +162,7 @@ class ItemFolds(Folds):
     # ledger four slices only cost time (0.7 -> 1.5 s).
     rebuild_slices = 4
     slice_scale = 10
+    coarse_slices = 2
     merged_form = (f"SELECT {KEY}, max(upto_seq) AS upto, sum(n) AS n, sum(pct) AS pct "
                    f"FROM {{table}} GROUP BY {KEY} HAVING upto > 0 OR n != 0 OR pct != 0")
     merged_columns = f"{KEY}, upto, n, pct"
@@ -138,3 +175,8 @@ class ItemFolds(Folds):
 
     def rebuild_sql(self, as_of: dt.datetime) -> str:
         return rebuild_sql(as_of)
+
+    def coarse_sql(self, table: str) -> str:
+        # Sliced by unit and child (or level): the rows one monthly row sums share both.
+        slice_ = "cityHash64(unit_id, scope_key) % {parts:UInt32} = {part:UInt32}"
+        return with_monthly_rows(f"SELECT * FROM {table} WHERE {slice_}", monthly_only=True)

@@ -53,8 +53,13 @@ PAYLOADS = {
     "task_completed": lambda d: {},
 }
 ITEM_FAMILIES = ("clue", "suggestion", "rectification", "task")  # events about one of 3 items each
+# All time reads the folds' monthly and all-time rows; a period, the monthly rows of its whole
+# months and the daily rows of the rest (none whole, open-ended, edges on both sides).
 SHAPES = ({}, {"group_by": "child"}, {"group_by": "level"}, {"group_by": "month"}, {"scope": "self"},
-          {"from_": dt.date(2024, 2, 1), "to": dt.date(2024, 3, 1)})
+          {"scope": "self", "group_by": "child"}, {"from_": dt.date(2024, 2, 1), "to": dt.date(2024, 3, 1)},
+          {"from_": dt.date(2024, 1, 15), "to": dt.date(2024, 3, 10), "group_by": "child"},
+          {"from_": dt.date(2024, 2, 3), "to": dt.date(2024, 2, 20)}, {"to": dt.date(2024, 3, 1)},
+          {"from_": dt.date(2024, 2, 10), "group_by": "level"})
 
 
 @st.composite
@@ -319,6 +324,56 @@ def test_upgrading_to_hashed_person_keys_rebuilds_daily_with_the_same_figures(ch
     assert chdb_store.scalar("SELECT uniqExact(person_key) FROM daily WHERE unit_id = {u:String} "
                              "AND person_type = 'sanction_imposed'", {"u": prefix + "p"}) == 3
     assert _rows(restarted, prefix + "p", group_by="child") == before
+    assert_live_equals_recomputed(chdb_store, prefix)
+
+
+def test_upgrading_to_coarse_rows_rebuilds_both_folds_with_the_same_figures(chdb_store):
+    """Migration 0011 adds monthly and all-time rows to `daily` and `items` (and puts `day`
+    before `scope_key` in their keys): a store folded before it lacks them, so it drops both
+    tables and clears their stamps; the API answers from `facts` until the worker's next start
+    rebuilds both tables, with the same figures."""
+    prefix = f"m{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, _province(prefix), [])
+    events = [{"event_id": str(uuid.uuid4()), "type": "sanction_imposed", "unit_id": prefix + ("k1", "c1")[i % 2],
+               "subject_id": f"s{i}", "occurred_at": f"2024-0{1 + i % 3}-{5 + i:02d}T10:00:00+08:00",
+               "payload": {"person_id": f"m{i % 3}", "kind": "party", "rank": "county"}} for i in range(6)]
+    events += [{"event_id": str(uuid.uuid4()), "type": "rectification_opened", "unit_id": prefix + "k2",
+                "subject_id": f"r{i}", "occurred_at": f"2024-02-0{1 + i}T10:00:00+08:00",
+                "payload": {"source": "audit", "responsible": "甲", "due_date": "2024-03-15"}} for i in range(2)]
+    for i, closed in enumerate(("2024-02-10", "2024-02-11")):  # on its due date (on time), a day late
+        events += [{"event_id": str(uuid.uuid4()), "type": "suggestion_issued", "unit_id": prefix + "k1",
+                    "subject_id": f"g{i}", "occurred_at": "2024-01-10T10:00:00+08:00",
+                    "payload": {"kind": "discipline", "target_unit": "某局", "due_date": "2024-02-10"}},
+                   {"event_id": str(uuid.uuid4()), "type": "suggestion_closed", "unit_id": prefix + "k1",
+                    "subject_id": f"g{i}", "occurred_at": f"{closed}T10:00:00+08:00", "payload": {}}]
+    _ingest(chdb_store, [*events, _petition(prefix, "k1", "2024-01-09")], [3])
+    service = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    shapes = ({}, {"group_by": "child"}, {"from_": dt.date(2024, 1, 20), "to": dt.date(2024, 4, 1)})
+    before = [_rows(service, prefix + "p", **shape) for shape in shapes]
+    figures = before[0][prefix + "p"]
+    assert figures["sanctions.persons"] == 3 and figures["rectification.overdue"] == 2
+    assert figures["suggestions.due"] == 2 and figures["suggestions.closed_on_time"] == 1
+    def coarse(table: str) -> int:
+        return chdb_store.scalar(f"SELECT count() FROM {table} WHERE unit_id = {{u:String}} AND family IN "
+                                 "('child:month', 'level:month', 'child:all', 'unit:all')", {"u": prefix + "p"})
+    for table in ("daily", "items"):  # the store as folded before 0011
+        chdb_store.command(f"ALTER TABLE {table} DELETE WHERE position(family, ':') > 0", settings={"mutations_sync": 2})
+    assert coarse("daily") == 0
+
+    chdb_store.command("DELETE FROM schema_migrations WHERE name = '0011_coarse_rows.sql'")
+    assert chdb_store.migrate() == ["0011_coarse_rows.sql"]
+    assert chdb_store.scalar("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
+                             "AND name = 'daily'").startswith("unit_id, family, person_type, day, scope_key")
+    upgraded = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    assert not upgraded._folds_current(upgraded.hierarchy.at())  # not the folds without coarse rows: `facts`
+    assert [_rows(upgraded, prefix + "p", **shape) for shape in shapes] == before
+
+    Ingestor(ClickHouseLedger(chdb_store)).load()  # a worker's start: catch-up rebuilds both
+    restarted = IndicatorService(chdb_store, HierarchySource(chdb_store))
+    assert restarted._folds_current(restarted.hierarchy.at())
+    for table in ("daily", "items"):
+        assert coarse(table) > 0, table
+    assert [_rows(restarted, prefix + "p", **shape) for shape in shapes] == before
     assert_live_equals_recomputed(chdb_store, prefix)
 
 

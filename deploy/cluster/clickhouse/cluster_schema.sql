@@ -222,7 +222,8 @@ ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/schema_migration
 ORDER BY name;
 
 -- ---------------------------------------------------------------------------- 0005_daily, 0007
--- Live count folds per subtree and local day (projections/daily.py; migration 0010).
+-- Live count folds per subtree and local day, and by month and all time (projections/daily.py;
+-- migrations 0010, 0011).
 -- Replicated under its own name: with one shard every replica holds every unit. Sharding it
 -- like `facts` would need the fold's reads to stay shard-local, not done yet.
 CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
@@ -240,7 +241,7 @@ CREATE TABLE IF NOT EXISTS jiandu.daily ON CLUSTER jiandu
     pn           SimpleAggregateFunction(sum, Int64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/daily', '{replica}')
-ORDER BY (unit_id, family, person_type, scope_key, day, person_kind, person_rank, person_key);
+ORDER BY (unit_id, family, person_type, day, scope_key, person_kind, person_rank, person_key);
 
 CREATE TABLE IF NOT EXISTS jiandu.projection_settings ON CLUSTER jiandu
 (
@@ -262,7 +263,7 @@ CREATE TABLE IF NOT EXISTS jiandu.scopes ON CLUSTER jiandu
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/scopes', '{replica}')
 ORDER BY (scope_id, unit_id);
 
--- ---------------------------------------------------------------------------- 0006_items, 0007
+-- ---------------------------------------------------------------------------- 0006_items, 0007, 0011
 -- Live item states per subtree (projections/items.py), replicated like `daily` (one shard).
 CREATE TABLE IF NOT EXISTS jiandu.items ON CLUSTER jiandu
 (
@@ -280,7 +281,7 @@ CREATE TABLE IF NOT EXISTS jiandu.items ON CLUSTER jiandu
     pct         SimpleAggregateFunction(sum, Int64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/jiandu/items', '{replica}')
-ORDER BY (unit_id, family, scope_key, day, kind, due, is_closed, closed_day, method);
+ORDER BY (unit_id, family, day, scope_key, kind, due, is_closed, closed_day, method);
 
 -- ---------------------------------------------------------------------------- 0007_subtree_folds
 -- Each hierarchy version's unit → ancestor relation, joined by the folds (projections/ancestry.py).

@@ -56,11 +56,13 @@ def _persons() -> dict[str, tuple[str, str | None, str | None]]:
     return c
 
 
-def _condition(type_: str, kind: str | None, rank: str | None) -> str:
-    return " AND ".join([f"type = '{type_}'"] + [f"{col} = '{v}'" for col, v in (("kind", kind), ("rank", rank))
-                                                  if v is not None])
+def _condition(key: tuple[str, str | None, str | None], columns: tuple[str, str, str]) -> str:
+    """SQL: a row's (type, kind, rank) `columns` match `key` (None: any)."""
+    return " AND ".join(f"{col} = '{v}'" for col, v in zip(columns, key, strict=True) if v is not None)
 
 
 ADDITIVE = _additive()  # indicator id → condition (daily.n maps these ids to counts)
 PERSONS = _persons()  # indicator id → (type, kind, rank), None for any
-DISTINCT = {name: _condition(*key) for name, key in PERSONS.items()}  # the same, as SQL conditions
+# The same, as SQL conditions over a fact, and over a `daily` person row.
+DISTINCT = {name: _condition(key, ("type", "kind", "rank")) for name, key in PERSONS.items()}
+PERSON_ROWS = {name: _condition(key, ("person_type", "person_kind", "person_rank")) for name, key in PERSONS.items()}

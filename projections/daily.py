@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from projections.ancestry import rollup_sql
-from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_KEY, PERSON_TYPES, PERSONS
+from projections.counted import ADDITIVE, COUNTED_TYPES, PERSON_KEY, PERSON_ROWS, PERSON_TYPES
 from projections.folds import (
     FOLD_WATERMARKS,
     IN_RANGES,
@@ -56,12 +56,8 @@ _AS_MAP = (f"CAST((arrayFilter((name, c) -> c != 0, {str_list(_NAMES)}, vs), "
 #   rows, its persons 11 ms (one row per person with a map of the indicators: 40 ms).
 ALL_TIME = "toDate32('1900-01-01')"
 # The person indicators a person row (person_type, person_kind, person_rank) counts under.
-_PERSON_INDICATORS = "arrayFilter((name, is_in) -> is_in = 1, {names}, [{conditions}])".format(
-    names=str_list(list(PERSONS)),
-    conditions=", ".join("toUInt8(" + " AND ".join(
-        f"{column} = '{value}'" for column, value in
-        (("person_type", t), ("person_kind", kind), ("person_rank", rank)) if value is not None) + ")"
-        for t, kind, rank in PERSONS.values()))
+_PERSON_INDICATORS = (f"arrayFilter((name, is_in) -> is_in = 1, {str_list(list(PERSON_ROWS))}, "
+                      f"[{', '.join(f'toUInt8({cond})' for cond in PERSON_ROWS.values())}])")
 
 
 def with_coarse_rows(rows: str, coarse_only: bool = False) -> str:

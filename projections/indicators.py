@@ -20,7 +20,7 @@ from domain.indicators import (
     percent,
 )
 from projections.ancestry import AncestryTable
-from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSON_KEY, PERSONS
+from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSON_KEY, PERSON_ROWS, PERSONS
 from projections.daily import DailyFolds
 from projections.folds import MONTHLY, recorded
 from projections.hierarchy import HierarchySource
@@ -54,11 +54,7 @@ COUNT_EXPRS = {**{name: f"countIf({cond})" for name, cond in ADDITIVE.items()},
 # hashes, and 64 bits halve the work (a province on a 10M ledger: 25 -> 17 ms) at a chance of
 # two of its ~10^5 persons sharing a hash below 10^-9; stored, not hashed per read, a
 # province's ten years (3M person rows): 75 -> 55 ms.
-_LIVE_PERSONS = ", ".join(
-    "uniqExactIf(person_key, pn > 0 AND " + " AND ".join(
-        f"{column} = '{value}'" for column, value in
-        (("person_type", t), ("person_kind", kind), ("person_rank", rank)) if value is not None) + ")"
-    for t, kind, rank in PERSONS.values())
+_LIVE_PERSONS = ", ".join(f"uniqExactIf(person_key, pn > 0 AND {cond})" for cond in PERSON_ROWS.values())
 
 
 # The parts of a request (live: counts, persons, items) run side by side on their own clients:
@@ -253,8 +249,7 @@ class _Ctx:
 
     def days(self) -> str:
         """The query's period as a condition on a fold row's local `day`."""
-        return " AND ".join(["1"] + [f"day {op} {day_bound(d)}" for op, d in
-                                     ((">=", self.q.from_), ("<", self.q.to)) if d is not None])
+        return _between("day", (self.q.from_, self.q.to))
 
     def scoped(self, types: tuple[str, ...]) -> str:
         resolved = resolved_sql(types, self.as_of, fields=FIELDS)

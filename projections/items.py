@@ -163,8 +163,10 @@ class ItemFolds(Folds):
     rebuild_slices = 4
     slice_scale = 10
     coarse_slices = 2
-    merged_form = (f"SELECT {KEY}, max(upto_seq) AS upto, sum(n) AS n, sum(pct) AS pct "
-                   f"FROM {{table}} GROUP BY {KEY} HAVING upto > 0 OR n != 0 OR pct != 0")
+    # FINAL merges by key in sorted order (as `daily`'s): the same rows as a GROUP BY of the
+    # key, and the same checksum. The GROUP BY held every row's key in a hash table: on a real
+    # 10M ledger (9.9M rows) 4.3 s and 2.7 GB, the peak of the whole replay; FINAL 0.3 s, 0.3 GB.
+    merged_form = "SELECT *, upto_seq AS upto FROM {table} FINAL WHERE upto_seq > 0 OR n != 0 OR pct != 0"
     merged_columns = f"{KEY}, upto, n, pct"
 
     def fold_sql(self, params: dict, corrections: bool) -> str:

@@ -521,9 +521,14 @@ def split_top_level(body: str) -> list[str]:
 
 
 def tables(sql: str) -> dict[str, dict]:
-    """name → {columns: [(name, type)], engine, indexes} for every CREATE TABLE."""
+    """name → {columns: [(name, type)], engine, indexes} for every CREATE TABLE, with the
+    indexes later statements add (`ALTER TABLE t ADD INDEX IF NOT EXISTS …`)."""
     found = {}
     for stmt in statements(sql):
+        added = re.match(r"ALTER TABLE (\w+) ADD INDEX IF NOT EXISTS (.*)", stmt, re.S)
+        if added:
+            found[added.group(1)]["indexes"].append(" ".join(f"INDEX {added.group(2)}".split()))
+            continue
         head = re.match(r"CREATE TABLE IF NOT EXISTS (?:\w+\.)?(\w+)(?: ON CLUSTER \w+)?\s*\(", stmt)
         if not head:
             continue

@@ -98,7 +98,9 @@ CREATE TABLE IF NOT EXISTS jiandu.facts_local ON CLUSTER jiandu
     parent_id      String,
     level          LowCardinality(String),
     name           String,
-    effective_from Nullable(Date)
+    effective_from Nullable(Date),
+    INDEX idx_target target_id TYPE bloom_filter GRANULARITY 2,
+    INDEX idx_subject subject_id TYPE bloom_filter GRANULARITY 2
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/jiandu/facts_local', '{replica}')
 ORDER BY (type, unit_id, occurred_at, target_id);

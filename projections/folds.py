@@ -41,6 +41,11 @@ INSERT_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 200_00
 FOLD_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 1 << 62,
                  "min_insert_block_size_bytes": 1 << 62, "max_insert_threads": 1}
 SLICE_FACTS = 250_000  # facts per rebuild slice (× a table's `slice_scale`), up to its `rebuild_slices`
+# Facts per slice of a rebuild's coarse rows, up to the table's `coarse_slices`. The coarse
+# step was a replay's peak (one slice per 2.5M facts before): a real 1M ledger's `daily` in
+# one slice peaked ~910 MB, in three ~570 MB in the same 1.4-1.8 s; the real 10M ledger's in
+# four (16 s) ~1.7 GB, in eight (22 s) ~1.2 GB, below the day slices before it.
+COARSE_FACTS = 300_000
 # Each unit's (unit_id, top) of a fold's ranges, the source of its watermark rows.
 FOLD_WATERMARKS = ("SELECT w.1 AS unit_id, w.2 AS top "
                    "FROM (SELECT arrayJoin(arrayZip({u:Array(String)}, {hi:Array(UInt64)})) AS w)")
@@ -84,7 +89,7 @@ class Folds:
     rebuild_slices = 1
     slice_scale = 1
     # How many INSERT … SELECTs sum a rebuilt table's coarse rows from its daily rows
-    # (`coarse_sql`) at most: one per 10 × SLICE_FACTS facts.
+    # (`coarse_sql`) at most: one per COARSE_FACTS facts.
     coarse_slices = 1
 
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", trees: AncestryTable | None = None):
@@ -160,7 +165,7 @@ class Folds:
                                {"tz": self.timezone, "tree": tree, "part": part, "parts": parts},
                                settings=INSERT_SETTINGS)
         coarse = self.coarse_sql(target)
-        parts = max(1, min(self.coarse_slices, facts // (SLICE_FACTS * 10)))
+        parts = max(1, min(self.coarse_slices, facts // COARSE_FACTS))
         for part in range(parts if coarse else 0):
             self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {coarse}",
                                {"part": part, "parts": parts}, settings=INSERT_SETTINGS)

@@ -488,11 +488,14 @@ def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
     _ingest(chdb_store, [e for i, (unit, day) in enumerate(zip(UNITS * 8, days, strict=False))
                          for e in _item_events(prefix, i, unit, day)], [23, 61])
     live = [checksum(chdb_store, table) for table in ("daily", "items")]
-    monkeypatch.setattr(folds_module, "SLICE_FACTS", 10**12)  # one pass
+    for name in ("SLICE_FACTS", "COARSE_FACTS"):  # daily rows, then coarse rows: one pass each
+        monkeypatch.setattr(folds_module, name, 10**12)
     whole = replay(chdb_store, into=f"whole_{uuid.uuid4().hex[:6]}")
-    monkeypatch.setattr(folds_module, "SLICE_FACTS", 1)  # as many slices as each table allows
+    for name in ("SLICE_FACTS", "COARSE_FACTS"):  # as many slices as each table allows
+        monkeypatch.setattr(folds_module, name, 1)
     sliced = replay(chdb_store, into=f"sliced_{uuid.uuid4().hex[:6]}")
     assert DailyFolds.rebuild_slices > 1 and ItemFolds.rebuild_slices > 1
+    assert DailyFolds.coarse_slices > 1 and ItemFolds.coarse_slices > 1
     for table, live_sum in zip(("daily", "items"), live, strict=True):
         rebuilt = [sums[next(k for k in sums if k.endswith(f"_{table}"))] for sums in (whole, sliced)]
         assert rebuilt[0] == rebuilt[1] == live_sum, table

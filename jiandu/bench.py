@@ -50,18 +50,6 @@ UNFOLDED = ("SELECT count() FROM (SELECT unit_id, max(seq) AS top FROM ledger GR
 RAW_TOPIC = "bench.raw"
 
 
-def _say(message: str, store: ClickHouseStore | None = None) -> None:
-    """A phase's start, with the peak RSS so far and now (which phase grows it shows in the
-    log) and, of now, what chDB counts as in use (the rest: Python, and what chDB's allocator
-    freed but still holds)."""
-    chdb = ""
-    if store is not None:
-        tracked = store.scalar("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'") or 0
-        chdb = f", chDB 在用 in use {int(tracked) / 2**20:,.0f} MB"
-    print(f"{message}  [峰值内存 peak RSS so far {_peak_rss_mb():,.0f} MB, 当前 now {_rss_mb():,.0f} MB{chdb}]",
-          file=sys.stderr, flush=True)
-
-
 def _rss_mb() -> float:
     try:  # Linux: resident pages of this process
         return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
@@ -129,6 +117,14 @@ class Bench:
                     store.close()
         return {key: self.results[key] for key in FIGURES}  # in DESIGN §9 order
 
+    def _say(self, message: str) -> None:
+        """A phase's start, with the peak RSS so far and now (which phase grows it shows in the
+        log) and, of now, what chDB counts as in use (the rest: Python, and what chDB's allocator
+        freed but still holds)."""
+        tracked = self.probe.scalar("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'") or 0
+        print(f"{message}  [峰值内存 peak RSS so far {_peak_rss_mb():,.0f} MB, 当前 now {_rss_mb():,.0f} MB, "
+              f"chDB 在用 in use {int(tracked) / 2**20:,.0f} MB]", file=sys.stderr, flush=True)
+
     def generate(self) -> None:
         """Write the N events to a file, one batch of 5,000 per line: every phase streams them
         from there, so a 10M run holds one batch in memory, and generating is never timed."""
@@ -146,7 +142,7 @@ class Bench:
 
     async def insert_ceiling(self) -> None:
         """ClickHouse insert-only: ledger-shaped rows, columnar, one insert per 50k (CHUNK)."""
-        _say("① ClickHouse 写入上限 insert-only …", self.probe)
+        self._say("① ClickHouse 写入上限 insert-only …")
         self.store.command("CREATE TABLE bench_insert AS ledger")
         ingestor = Ingestor(ClickHouseLedger(self.store))
         rows = []
@@ -169,7 +165,7 @@ class Bench:
         """aiokafka consume-only: fetch the same records the pipeline gets, do nothing with them."""
         from aiokafka import AIOKafkaConsumer
 
-        _say("② Kafka 消费上限 consume-only …", self.probe)
+        self._say("② Kafka 消费上限 consume-only …")
         from producers.service import prepare
 
         def publish_all() -> int:
@@ -200,7 +196,7 @@ class Bench:
         """Producer → broker → faust worker → ledger + facts, until all N are queryable."""
         from streams.app import create_app
 
-        _say("③ 端到端 end-to-end …", self.probe)
+        self._say("③ 端到端 end-to-end …")
         submitter = Submitter(Outbox(self.work / "outbox.sqlite"), KafkaPublisher(self.bootstrap, TOPIC), 4)
         submitter.submit(decode_batch(self.units), "bench")
         ingestor = Ingestor(ClickHouseLedger(self.store))
@@ -261,7 +257,7 @@ class Bench:
         import faust
 
         count = min(self.n, 1000)  # slow by design: a larger count only makes the run longer
-        _say(f"④ 朴素基线 naive baseline ({count} events) …", self.probe)
+        self._say(f"④ 朴素基线 naive baseline ({count} events) …")
         publisher = KafkaPublisher(self.bootstrap, NAIVE_TOPIC)
         from producers.publisher import OutgoingRecord
         flat = list(itertools.islice((e for raws in self.batches() for e in raws), count))
@@ -304,7 +300,7 @@ class Bench:
     async def replay_rate(self) -> None:
         from projections.replay import replay
 
-        _say("⑤ 重放 replay in ClickHouse …", self.probe)
+        self._say("⑤ 重放 replay in ClickHouse …")
         total = self.store.scalar("SELECT count() FROM ledger")
         started = time.perf_counter()
         await asyncio.to_thread(replay, self.store)
@@ -337,10 +333,10 @@ class Bench:
         # Growing is the bench's own scaffolding (a 1M ledger copied nine times in ClickHouse):
         # its memory is handed back and the peak restarted, so scaled_rss_mb is the peak of the
         # platform's work on the grown ledger (replay, API) over all the process holds by then.
-        _say(f"⑦ 扩充账本 grown to {total:,} rows", self.probe)
+        self._say(f"⑦ 扩充账本 grown to {total:,} rows")
         self.store.release_memory()
         self.peak_restarted = _restart_peak_rss()
-        _say("⑦ 已归还扩充所用内存 the growing's memory handed back", self.probe)
+        self._say("⑦ 已归还扩充所用内存 the growing's memory handed back")
         figures = {"events": self.n, "api_p50_ms": self.results["api_p50_ms"],
                    "api_p99_ms": self.results["api_p99_ms"], "replay_events_per_s": self.results["replay_events_per_s"]}
         await self.replay_rate()  # rebuilds facts and the live folds over the grown ledger
@@ -359,7 +355,7 @@ class Bench:
         from projections.indicators import IndicatorService
         from projections.tokens import TokenStore
 
-        _say(f"⑥ 接口延迟 API latency ({requests} indicator queries) …", self.probe)
+        self._say(f"⑥ 接口延迟 API latency ({requests} indicator queries) …")
         hierarchy = HierarchySource(self.store)
         ctx = ApiContext(self.store, hierarchy, IndicatorService(self.store, hierarchy), TokenStore(self.store),
                          None, "bench-token")

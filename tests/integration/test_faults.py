@@ -129,11 +129,12 @@ def test_full_disk_answers_503_and_recovers_without_losing_acknowledged_events(t
         assert up.post(events[:1000]).status_code == 202
         acknowledged += events[:1000]
         filler = mount / "filler"
-        with open(filler, "wb") as f:  # take every remaining byte
+        # Take every remaining byte. Unbuffered: a buffered file's close would try again to
+        # write what the full disk refused, and raise.
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * (1 << 20))
-                    f.flush()
             except OSError:
                 pass
         statuses = [up.post(events[i:i + 500]).status_code for i in range(1000, 2000, 500)]

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.context import ApiContext
 from api.deps import Context, Principal
 from domain import access
-from domain.decode import DecodeError, Problem, decode_batch, decode_json
+from domain.decode import DecodeError, Problem, decode_body
 from domain.events import UNIT_EVENT_TYPES
 from domain.gcpause import gc_paused
 from producers.service import Spooled
@@ -48,10 +48,7 @@ def _submit(body: bytes, ctx: ApiContext, principal: access.Principal) -> JSONRe
 
 def _parse_and_submit(body: bytes, ctx: ApiContext, principal: access.Principal) -> JSONResponse:
     try:
-        data = decode_json(body)
-        if not isinstance(data, dict) or set(data) != {"events"}:
-            raise DecodeError([Problem(0, None, "(body)", '请求体必须是 {"events": [...]} (body must be {"events": [...]})')])
-        events = decode_batch(data["events"])
+        events = decode_body(body)
     except DecodeError as exc:
         return _problems(exc.problems, 422)
     if not events:

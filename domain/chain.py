@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from typing import Any
@@ -17,8 +18,10 @@ def iso_ms(value: dt.datetime) -> str:
     return _iso(value, "milliseconds")
 
 
+@functools.lru_cache(maxsize=8)
 def iso_us(value: dt.datetime) -> str:
-    """Format an instant as UTC ISO 8601 with microseconds (the recorded_at form)."""
+    """Format an instant as UTC ISO 8601 with microseconds (the recorded_at form). Cached: a
+    batch's events share one recorded_at (formatting it again was ~1.8 µs an event)."""
     return _iso(value, "microseconds")
 
 

@@ -6,15 +6,16 @@ event's index, its event_id (when readable), the field and what was wrong.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+import orjson
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from domain.events import (
     EVENT_ADAPTER,
     EVENT_TYPES,
+    EVENTS_ADAPTER,
     MAX_EVENTS_PER_REQUEST,
     PAYLOADS,
     SERVER_FIELDS,
@@ -23,9 +24,6 @@ from domain.events import (
 )
 from domain.gcpause import gc_paused
 from domain.upcasting import UnknownSchemaVersion, current_version, upcast
-
-# A whole list validated in one pydantic call costs ~11 µs an event instead of ~16 one by one.
-_LIST_ADAPTER: TypeAdapter[list[EnvelopeBase]] = TypeAdapter(list[Event])
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,8 @@ def decode_each(raws: list[Any], first_index: int = 0) -> list[EnvelopeBase | De
 def _decode_each(raws: list[Any], first_index: int) -> list[EnvelopeBase | DecodeError]:
     if all(_plain(raw) for raw in raws):
         try:
-            return list(_LIST_ADAPTER.validate_python(raws))
+            # A whole list validated in one pydantic call: ~11 µs an event instead of ~16 one by one.
+            return list(EVENTS_ADAPTER.validate_python(raws))
         except (ValidationError, RecursionError, ValueError, TypeError):
             pass
     results: list[EnvelopeBase | DecodeError] = []
@@ -146,9 +145,47 @@ def decode_batch(raws: Any, first_index: int = 0) -> list[EnvelopeBase]:
     return events
 
 
+class _Body(BaseModel):
+    """A request body whose every event is valid as sent."""
+
+    model_config = ConfigDict(extra="forbid")
+    events: list[Event]
+
+
+_BODY = TypeAdapter(_Body)
+
+
+def decode_body(body: bytes | str) -> list[EnvelopeBase]:
+    """Validate a request body `{"events": [...]}` atomically: every event, or a DecodeError
+    listing every problem.
+
+    The usual body (every event valid at its type's current version, no id twice, not too
+    many) is parsed and validated in one pydantic call: ~3 µs an event, where parsing the JSON
+    and then validating the dicts took ~7. Anything else is decoded the way that words each
+    problem, so the answer is the same either way."""
+    try:
+        events = _BODY.validate_json(body).events
+    except ValidationError:
+        events = None
+    if (events is not None and len(events) <= MAX_EVENTS_PER_REQUEST and all_current(events)
+            and len({e.event_id for e in events}) == len(events)):
+        return events
+    data = decode_json(body)
+    if not isinstance(data, dict) or set(data) != {"events"}:
+        raise DecodeError([Problem(0, None, "(body)",
+                                   '请求体必须是 {"events": [...]} (body must be {"events": [...]})')])
+    return decode_batch(data["events"])
+
+
+def all_current(events: list[EnvelopeBase]) -> bool:
+    """True when every event is at its type's current schema version (none needed an upcast:
+    validating an old payload as a current one is not the same)."""
+    return all(e.schema_version == current_version(e.type) for e in events)  # type: ignore[attr-defined]
+
+
 def decode_json(body: bytes | str) -> Any:
     """Parse JSON text, turning any parse failure into a DecodeError."""
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
+        return orjson.loads(body)  # ~3× json.loads; stricter (no NaN, no lone surrogates)
+    except ValueError as exc:
         raise DecodeError([Problem(0, None, "(body)", f"不是合法的 JSON (invalid JSON): {exc}")]) from None

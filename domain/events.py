@@ -218,6 +218,7 @@ EVENT_CLASSES: dict[str, type[EnvelopeBase]] = {
 }
 Event = Annotated[Union[tuple(EVENT_CLASSES.values())], Field(discriminator="type")]  # noqa: UP007
 EVENT_ADAPTER: TypeAdapter[EnvelopeBase] = TypeAdapter(Event)
+EVENTS_ADAPTER: TypeAdapter[list[EnvelopeBase]] = TypeAdapter(list[Event])
 
 
 def payload_of(event: EnvelopeBase) -> dict[str, Any]:

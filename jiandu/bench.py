@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 
-from domain.decode import decode_batch
+from domain.decode import decode_batch, decode_body
 from domain.gcpause import freeze_startup_heap
 from jiandu.broker import TansuBroker, ensure_topics, free_port
 from jiandu.settings import TOPIC, Settings
@@ -126,19 +127,23 @@ class Bench:
               f"chDB 在用 in use {int(tracked) / 2**20:,.0f} MB]", file=sys.stderr, flush=True)
 
     def generate(self) -> None:
-        """Write the N events to a file, one batch of 5,000 per line: every phase streams them
-        from there, so a 10M run holds one batch in memory, and generating is never timed."""
+        """Write the N events to a file, one batch of 5,000 per line, each line the body a client
+        would POST (`{"events": [...]}`): every phase streams them from there, so a 10M run
+        holds one batch in memory, and generating is never timed."""
         workload = Workload(self.units)
         self.events_file = self.work / "events.jsonl"
-        with self.events_file.open("w", encoding="utf-8") as out:
+        with self.events_file.open("wb") as out:
             for i in range(0, self.n, BATCH):
-                out.write(json.dumps(workload.next_batch(min(BATCH, self.n - i)), ensure_ascii=False) + "\n")
+                out.write(orjson.dumps({"events": workload.next_batch(min(BATCH, self.n - i))}) + b"\n")
                 _progress("生成事件 generating events", min(i + BATCH, self.n), self.n)
 
+    def bodies(self) -> Iterator[bytes]:
+        with self.events_file.open("rb") as lines:
+            yield from lines
+
     def batches(self) -> Iterator[list[dict]]:
-        with self.events_file.open(encoding="utf-8") as lines:
-            for line in lines:
-                yield json.loads(line)
+        for body in self.bodies():
+            yield orjson.loads(body)["events"]
 
     async def insert_ceiling(self) -> None:
         """ClickHouse insert-only: ledger-shaped rows, columnar, one insert per 50k (CHUNK)."""
@@ -216,10 +221,11 @@ class Bench:
             submitter.publisher.close()
 
     def _submit_all(self, submitter: Submitter) -> None:
-        """Validate and submit every batch, as clients of the API would, off the event loop:
-        the worker's stream runs on it (as the API's submissions run in its thread pool)."""
-        for done, raws in enumerate(self.batches(), start=1):
-            submitter.submit(decode_batch(raws), "bench")
+        """Validate and submit every batch as `POST /v1/events` does with a client's body (less
+        HTTP), off the event loop: the worker's stream runs on it (as the API's submissions run
+        in its thread pool)."""
+        for done, body in enumerate(self.bodies(), start=1):
+            submitter.submit(decode_body(body), "bench")
             _progress("③ 端到端 end-to-end (submitted)", min(done * BATCH, self.n), self.n)
 
     async def _wait_count(self, expected: int, timeout: float = 900) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from domain.events import EnvelopeBase
 from domain.gcpause import gc_paused
-from domain.records import encode_record, event_to_json
+from domain.records import encode_events
 from producers.outbox import Outbox
 from producers.publisher import OutgoingRecord, Publisher, PublishFailed, partition_for
 
@@ -43,7 +43,7 @@ def prepare(events: list[EnvelopeBase], submitted_by: str, partitions: int) -> l
         for i in range(0, len(group), EVENTS_PER_RECORD):
             chunk = group[i:i + EVENTS_PER_RECORD]
             batch_id = str(uuid.uuid4())
-            value = encode_record(batch_id, submitted_by, [event_to_json(e) for e in chunk])
+            value = encode_events(batch_id, submitted_by, chunk)
             record = OutgoingRecord(partition, chunk[0].unit_id.encode("utf-8"), value)
             batches.append(PreparedBatch(batch_id, record, len(chunk)))
     return batches

@@ -28,10 +28,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain.chain import GENESIS, canonical_json, link_hash_parts
-from domain.decode import DecodeError, Problem, decode_each
+from domain.decode import DecodeError, Problem
 from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
 from domain.gcpause import gc_paused
-from domain.records import decode_record
+from domain.records import decode_events
 from projections.ledger import Head, LedgerStore, Target
 from streams.known_ids import KnownIds
 
@@ -145,14 +145,14 @@ class Ingestor:
         decoded: list[tuple[Delivery, str, str, EnvelopeBase]] = []
         for delivery in deliveries:
             try:
-                record = decode_record(delivery.value)
+                record, events = decode_events(delivery.value)
             except ValueError as exc:
                 outcome.rejected.append(self._reject(delivery, 0, None, Problem(0, None, "(record)", str(exc))))
                 continue
             outcome.batch_ids.append(record.batch_id)
-            for index, (raw, event) in enumerate(zip(record.events, decode_each(record.events), strict=True)):
-                if isinstance(event, DecodeError):
-                    outcome.rejected.append(self._reject(delivery, index, raw, *event.problems))
+            for index, event in enumerate(events):
+                if isinstance(event, DecodeError):  # then the record carries its raw events
+                    outcome.rejected.append(self._reject(delivery, index, record.events[index], *event.problems))
                     continue
                 decoded.append((delivery, record.batch_id, record.submitted_by, event))
 

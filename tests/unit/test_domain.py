@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
@@ -11,9 +12,10 @@ from hypothesis import strategies as st
 
 from domain import upcasting
 from domain.chain import GENESIS, link_hash
-from domain.decode import DecodeError, decode_batch, decode_each, decode_event
+from domain.decode import DecodeError, Problem, decode_batch, decode_body, decode_each, decode_event
 from domain.hierarchy import Hierarchy, Span
 from domain.indicators import largest_remainder_shares, percent
+from domain.records import decode_events, decode_record, encode_record
 
 
 def _event(**overrides):
@@ -107,6 +109,61 @@ def test_batch_decoding_says_what_one_by_one_decoding_says(spoil):
     got = [r.problems if isinstance(r, DecodeError) else r for r in decode_each(raws, 5)]
     assert got == expected
     assert sum(isinstance(r, list) for r in got) == sum(s is not None for s in spoil)
+
+
+@given(st.lists(st.sampled_from([None, *range(len(_SPOILERS))]), min_size=1, max_size=12))
+def test_a_record_decodes_as_its_events_do_from_parsed_json(spoil):
+    """The worker validates a record from its bytes in one call when every event is valid as
+    sent: it must accept, reject and word the problems as parsing the JSON and then decoding
+    the events does, and take the one-call way only for such records."""
+    raws = [_event(subject_id=f"c{i}") if s is None else _SPOILERS[s](_event()) for i, s in enumerate(spoil)]
+    value = encode_record("b1", "tester", raws)
+    record, got = decode_events(value)
+    expected = decode_each(decode_record(value).events)
+    assert (record.batch_id, record.submitted_by) == ("b1", "tester")
+    assert [r.problems if isinstance(r, DecodeError) else r for r in got] == \
+           [r.problems if isinstance(r, DecodeError) else r for r in expected]
+    assert record.events == ([] if all(s is None for s in spoil) else raws)
+
+
+def _slow_body(body):
+    data = json.loads(body)
+    if not isinstance(data, dict) or set(data) != {"events"}:
+        raise DecodeError([Problem(0, None, "(body)", '请求体必须是 {"events": [...]} (body must be {"events": [...]})')])
+    return decode_batch(data["events"])
+
+
+@given(st.lists(st.sampled_from([None, "dup", *range(len(_SPOILERS))]), max_size=12),
+       st.sampled_from([None, "extra", "not a list"]))
+def test_a_request_body_decodes_as_its_parsed_json_does(spoil, shape):
+    """The API validates a body from its bytes in one call when every event is valid as sent:
+    the events, or every problem, must be those of parsing the JSON and then the batch."""
+    twice = _event(subject_id="d")  # every "dup" is this one: two make a duplicate id
+    raws = [_event(subject_id=f"c{i}") if s is None else dict(twice) if s == "dup" else _SPOILERS[s](_event())
+            for i, s in enumerate(spoil)]
+    body = {"events": raws} | ({"extra": 1} if shape == "extra" else {})
+    if shape == "not a list":
+        body["events"] = {"0": raws}
+    text = json.dumps(body, ensure_ascii=False).encode()
+    outcomes = []
+    for decode in (decode_body, _slow_body):
+        try:
+            outcomes.append(decode(text))
+        except DecodeError as exc:
+            outcomes.append(exc.problems)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_record_of_an_older_schema_version_is_upcast(monkeypatch):
+    monkeypatch.setattr(upcasting, "_UPCASTERS", {})
+    monkeypatch.setattr(upcasting, "CURRENT_VERSION", {})
+
+    @upcasting.upcaster("clue_registered", 1)
+    def rank_renamed(payload):
+        return payload | {"subject_rank": "bureau"}
+
+    _, events = decode_events(encode_record("b1", "tester", [_event()]))
+    assert events[0].payload.subject_rank == "bureau"  # "county" is valid too: only the version tells
 
 
 def _tree() -> Hierarchy:

@@ -57,6 +57,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
         cutoff = f" AND recorded_at <= toDateTime64('{as_of.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
     rows = int(store.scalar("SELECT count() FROM ledger") or 0)
     buckets = max(1, min(MAX_BUCKETS, rows // BUCKET_ROWS))
+    store.release_memory()  # what ingest left free, before the rebuild's peak lands on it
     for table, view in PROJECTIONS.items():
         select = f"SELECT * FROM {view}"
         cols = ", ".join(f"`{c}`" for c in columns(store, table))

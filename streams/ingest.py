@@ -33,6 +33,7 @@ from domain.events import CORRECTION_TYPES, PAYLOADS, EnvelopeBase, payload_of
 from domain.gcpause import gc_paused
 from domain.records import decode_events
 from projections.ledger import Head, LedgerStore, Target
+from projections.store import release_heap
 from streams.known_ids import KnownIds
 
 # The payload field naming the event a correction or retraction is about.
@@ -137,6 +138,9 @@ class Ingestor:
                 self._pending, self._pending_corrections = [], False
             if keys:  # appends go on meanwhile: their rows are past these ranges
                 self._project(keys, corrections)
+        # A batch frees ~100s of MB of small buffers; kept in glibc's free lists, they grew
+        # the resident memory with the events ingested (3M events: 945 MB after, trimmed ~770).
+        release_heap()
 
     def _write(self, deliveries: Iterable[Delivery]) -> Outcome:
         if self.stale:

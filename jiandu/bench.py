@@ -222,8 +222,8 @@ class Bench:
 
     def _submit_all(self, submitter: Submitter) -> None:
         """Validate and submit every batch as `POST /v1/events` does with a client's body (less
-        HTTP, the scope check and the route's pause of the collector), off the event loop: the
-        worker's stream runs on it (as the API's submissions run in its thread pool)."""
+        HTTP and the scope check), off the event loop: the worker's stream runs on it (as the
+        API's submissions run in its thread pool)."""
         for done, body in enumerate(self.bodies(), start=1):
             submitter.submit(decode_body(body), "bench")
             _progress("③ 端到端 end-to-end (submitted)", min(done * BATCH, self.n), self.n)

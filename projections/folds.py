@@ -153,27 +153,40 @@ class Folds:
 
     def rebuild_into(self, target: str, tree: str, as_of: dt.datetime | None = None) -> None:
         """Create `target` like the live table and fill it with the folds of the whole ledger
-        as known at `as_of`, under hierarchy version `tree` (replay, and live rebuilds)."""
-        self.store.command(f"DROP TABLE IF EXISTS {target}")
-        self.store.command(f"CREATE TABLE {target} AS {self.kind}")
+        as known at `as_of`, under hierarchy version `tree` (replay, and live rebuilds).
+
+        The rows are written to a plain MergeTree with the live table's columns and key
+        (`_staging`), merged there into one part, and that part is attached to `target`. The
+        rows a rebuild writes are already summed by key, so merging them needs only a merge
+        sort: a plain merge does that, where the live table's AggregatingMergeTree aggregates
+        every row's columns again (a real 1M ledger's `daily`: 4.1 -> 1.8 s, the same rows)."""
+        staging = f"{target}_staging"
+        for table in (staging, target):
+            self.store.command(f"DROP TABLE IF EXISTS {table}")
+        key = self.store.scalar("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
+                                "AND name = {t:String}", {"t": self.kind})
+        self.store.command(f"CREATE TABLE {staging} AS {self.kind} ENGINE = MergeTree ORDER BY ({key})")
         sql = self.rebuild_sql(as_of or FAR_FUTURE)
         # Slices bound memory on large ledgers; on small ones each is only planning overhead.
         facts = int(self.store.scalar("SELECT count() FROM facts") or 0)
         parts = max(1, min(self.rebuild_slices, facts // (SLICE_FACTS * self.slice_scale)))
         for part in range(parts):
-            self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {sql}",
+            self.store.command(f"INSERT INTO {staging} ({', '.join(self.columns)}) {sql}",
                                {"tz": self.timezone, "tree": tree, "part": part, "parts": parts},
                                settings=INSERT_SETTINGS)
-        coarse = self.coarse_sql(target)
+        coarse = self.coarse_sql(staging)
         parts = max(1, min(self.coarse_slices, facts // COARSE_FACTS))
         for part in range(parts if coarse else 0):
-            self.store.command(f"INSERT INTO {target} ({', '.join(self.columns)}) {coarse}",
+            self.store.command(f"INSERT INTO {staging} ({', '.join(self.columns)}) {coarse}",
                                {"part": part, "parts": parts}, settings=INSERT_SETTINGS)
         # Merged before it is swapped in: the API reads it next, and every part costs each of
         # its queries. Read in the 5-10 parts the slices left (background merges done), a grown
         # 10M ledger's 200 requests over HTTP took p50 27-29 / p99 49-54 ms, merged 20-22 /
         # 35-38 (daily and items: 2.3 s, some of it won back by the checksums over one part).
-        self.store.command(f"OPTIMIZE TABLE {target} FINAL")
+        self.store.command(f"OPTIMIZE TABLE {staging} FINAL")
+        self.store.command(f"CREATE TABLE {target} AS {self.kind}")
+        self.store.command(f"ALTER TABLE {target} ATTACH PARTITION tuple() FROM {staging}")
+        self.store.command(f"DROP TABLE {staging}")
         # Slices reuse what the one before freed; what the last freed goes back to the system
         # (purging between slices made a real 1M ledger's daily rebuild 4.2 -> 6.2 s).
         self.store.release_memory()

@@ -172,8 +172,12 @@ class DailyFolds(Folds):
     # peak RSS 1.33-1.38 GB -> 0.81-0.88 GB with 4, in the same time (5.8-6.7 s; 8 slices:
     # 7.2-7.9 s, ~0.78 GB). A real 10M ledger (ten years of a province): the `daily` insert
     # peaked at 2.9 GB with 4 slices, 1.4 GB with 16 (38.6 -> 44.9 s; each slice reads `facts`).
-    rebuild_slices = 16
-    coarse_slices = 8
+    # Session 14, the same ledger: ClickHouse held 700-930 MB during each of 16 day slices and
+    # each of 8 coarse slices, ~420 with 32 and 16. With `items`' slices doubled too (8 and 4),
+    # its standalone replay: 146 -> 170 s, peak RSS 1.40 -> 1.14 GB (each slice has a fixed
+    # cost of ~1 s: reading `facts` and resolving corrections).
+    rebuild_slices = 32
+    coarse_slices = 16
     # FINAL merges by key in sorted order: the same rows as a GROUP BY with sumMap, in half the
     # time (a real 1M ledger: 2.5 -> 1.2 s).
     merged_form = ("SELECT *, upto_seq AS upto FROM {table} FINAL "

@@ -157,12 +157,14 @@ class ItemFolds(Folds):
 
     kind = "items"
     columns = COLUMNS
-    # Slices of subjects (rebuild_sql), one per 2.5M facts: the unsliced rebuild of a grown
+    # Slices of subjects (rebuild_sql), one per 1.25M facts: the unsliced rebuild of a grown
     # 10M ledger was its replay's largest step (~720 MB over the process's start); on a 1M
-    # ledger four slices only cost time (0.7 -> 1.5 s).
-    rebuild_slices = 4
-    slice_scale = 10
-    coarse_slices = 2
+    # ledger four slices only cost time (0.7 -> 1.5 s). With 2.5M facts a slice, a real 10M
+    # ledger's four slices held 520-650 MB in ClickHouse each, the replay's largest once
+    # `daily`'s slices were halved.
+    rebuild_slices = 8
+    slice_scale = 5
+    coarse_slices = 4
     # FINAL merges by key in sorted order (as `daily`'s): the same rows as a GROUP BY of the
     # key, and the same checksum. The GROUP BY held every row's key in a hash table: on a real
     # 10M ledger (9.9M rows) 4.3 s and 2.7 GB, the peak of the whole replay; FINAL 0.3 s, 0.3 GB.

@@ -173,9 +173,10 @@ class DailyFolds(Folds):
     # 7.2-7.9 s, ~0.78 GB). A real 10M ledger (ten years of a province): the `daily` insert
     # peaked at 2.9 GB with 4 slices, 1.4 GB with 16 (38.6 -> 44.9 s; each slice reads `facts`).
     # Session 14, the same ledger: ClickHouse held 700-930 MB during each of 16 day slices and
-    # each of 8 coarse slices, ~420 with 32 and 16. With `items`' slices doubled too (8 and 4),
-    # its standalone replay: 146 -> 170 s, peak RSS 1.40 -> 1.14 GB (each slice has a fixed
-    # cost of ~1 s: reading `facts` and resolving corrections).
+    # each of 8 coarse slices, ~420 with 32 and 16. With `items`' coarse slices doubled too
+    # (its item slices still one per 2.5M facts), its standalone replay: 146 -> 170 s, peak RSS
+    # 1.40 -> 1.14 GB (each slice has a fixed cost of ~1 s: reading `facts` and resolving
+    # corrections).
     rebuild_slices = 32
     coarse_slices = 16
     # FINAL merges by key in sorted order: the same rows as a GROUP BY with sumMap, in half the

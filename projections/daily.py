@@ -152,15 +152,18 @@ FOLD_SQL = with_coarse_rows(_fold_sql(_changes(), FOLD_WATERMARKS))
 PLAIN_FOLD_SQL = with_coarse_rows(_fold_sql(_new_facts(), FOLD_WATERMARKS))
 
 
-def rebuild_sql(as_of: dt.datetime) -> str:
-    """Daily rows for the whole ledger as known at `as_of` (replay), the slice {part} of
-    {parts} by local day: the key holds the day, so slices share no row, and each slice's
-    GROUP BY holds a part of the table in memory. The watermark rows go with slice 0. The
-    coarse rows are summed from these afterwards (`DailyFolds.coarse_sql`)."""
-    slice_ = "cityHash64(toDate32(occurred_at, {tz:String})) % {parts:UInt32} = {part:UInt32}"
-    changes = (f"SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM ({resolved_sql(COUNTED_TYPES, as_of, '1', _FIELDS)}) "
-               f"WHERE {slice_}")
-    return _fold_sql(changes, slice_watermarks(as_of))
+def rebuild_sql(facts: str, as_of: dt.datetime) -> str:
+    """Daily rows from `facts` (a SELECT of `resolved_facts` rows: a rebuild's slice of them),
+    with the watermark rows as of `as_of` in slice {part} 0. A rebuild slices the facts by
+    local day (`DailyFolds.slice_key`): the key holds the day, so slices share no row, and each
+    slice's GROUP BY holds a part of the table in memory. The coarse rows are summed from these
+    afterwards (`DailyFolds.coarse_passes`)."""
+    return _fold_sql(f"SELECT {_CHANGE_COLS}, toInt64(1) AS sign FROM ({facts})", slice_watermarks(as_of))
+
+
+def resolved_facts(as_of: dt.datetime) -> str:
+    """The counted facts as known at `as_of`, in the columns a fold reads (replay)."""
+    return f"SELECT {_CHANGE_COLS} FROM ({resolved_sql(COUNTED_TYPES, as_of, '1', _FIELDS)})"
 
 
 class DailyFolds(Folds):
@@ -168,17 +171,15 @@ class DailyFolds(Folds):
 
     kind = "daily"
     columns = COLUMNS
-    # Slices of days (rebuild_sql), one per 250k facts. A real 1M ledger's replay, standalone:
-    # peak RSS 1.33-1.38 GB -> 0.81-0.88 GB with 4, in the same time (5.8-6.7 s; 8 slices:
-    # 7.2-7.9 s, ~0.78 GB). A real 10M ledger (ten years of a province): the `daily` insert
-    # peaked at 2.9 GB with 4 slices, 1.4 GB with 16 (38.6 -> 44.9 s; each slice reads `facts`).
-    # Session 14, the same ledger: ClickHouse held 700-930 MB during each of 16 day slices and
-    # each of 8 coarse slices, ~420 with 32 and 16. With `items`' coarse slices doubled too
-    # (its item slices still one per 2.5M facts), its standalone replay: 146 -> 170 s, peak RSS
-    # 1.40 -> 1.14 GB (each slice has a fixed cost of ~1 s: reading `facts` and resolving
-    # corrections).
-    rebuild_slices = 32
-    coarse_slices = 16
+    # Slices of days (`slice_key`), one per 250k facts: each slice's GROUP BY holds its part of
+    # the table. A real 1M ledger's replay, standalone: peak RSS 1.33-1.38 GB in one slice,
+    # 0.81-0.88 GB in 4, in the same time. A real 10M ledger (ten years of a province): the
+    # `daily` insert peaked at 2.9 GB with 4 slices, 1.4 GB with 16. Since a rebuild resolves
+    # the facts once (`Folds._resolved_once`), a slice costs little more than its share of the
+    # work, so that ledger takes 40 (ClickHouse ~490 MB during a slice, merges of the slices
+    # written before included; ~600 with 32, in the same time).
+    rebuild_slices = 64
+    slice_key = "cityHash64(toDate32(occurred_at, {tz:String}))"
     # FINAL merges by key in sorted order: the same rows as a GROUP BY with sumMap, in half the
     # time (a real 1M ledger: 2.5 -> 1.2 s).
     merged_form = ("SELECT *, upto_seq AS upto FROM {table} FINAL "
@@ -189,10 +190,20 @@ class DailyFolds(Folds):
         params["t"] = [r[0] for r in self.store.rows(TOUCHED_SQL, params)] if corrections else []
         return FOLD_SQL if params["t"] else PLAIN_FOLD_SQL
 
-    def rebuild_sql(self, as_of: dt.datetime) -> str:
-        return rebuild_sql(as_of)
+    def resolved_sql(self, as_of: dt.datetime) -> str:
+        return resolved_facts(as_of)
 
-    def coarse_sql(self, table: str) -> str:
-        # Sliced by unit and person: the rows one coarse row sums share both.
-        slice_ = "cityHash64(unit_id, person_key) % {parts:UInt32} = {part:UInt32}"
-        return with_coarse_rows(f"SELECT * FROM {table} WHERE {slice_}", coarse_only=True)
+    def rebuild_sql(self, facts: str, as_of: dt.datetime) -> str:
+        return rebuild_sql(facts, as_of)
+
+    def coarse_passes(self, table: str) -> list[tuple[str, int]]:
+        # The rows each pass needs, so that it reads only those (the key begins unit_id, family,
+        # person_type): count rows give the monthly rows, sliced by unit; `child` person rows give
+        # the all-time rows, sliced by unit and person (the rows one coarse row sums share
+        # those). A real 10M ledger, sixteen slices of every row: 24.6 s, ~350 MB in ClickHouse;
+        # these passes 8.6 + 10.6 s, ~310 and ~340 MB.
+        counts = "family IN ('child', 'level') AND person_type = '' AND cityHash64(unit_id) % {parts:UInt32} = {part:UInt32}"
+        persons = (f"family = 'child' AND person_type NOT IN ('', {WATERMARK}) "
+                   "AND cityHash64(unit_id, person_key) % {parts:UInt32} = {part:UInt32}")
+        return [(with_coarse_rows(f"SELECT * FROM {table} WHERE {counts}", coarse_only=True), 12),
+                (with_coarse_rows(f"SELECT * FROM {table} WHERE {persons}", coarse_only=True), 8)]

@@ -15,8 +15,9 @@ table records the version it was written with, and a different one (a unit moved
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from projections.ancestry import AncestryTable
 from projections.resolved import FAR_FUTURE, ts
@@ -30,19 +31,29 @@ SEQ_RANGES = ("unit_id IN {u:Array(String)} "
 IN_RANGES = "unit_id IN {u:Array(String)} AND seq >= transform(unit_id, {u:Array(String)}, {lo:Array(UInt64)}, toUInt64(0))"
 # Every fold and rebuild writes rows already grouped by the table's key (watermark rows have
 # keys of their own), so the merge an AggregatingMergeTree does on insert changes nothing:
-# skip it (a real 1M ledger's daily rebuild: ~7.5 -> ~5.5 s, same checksum). A rebuild fills a
-# table that is swapped in whole, so it writes small blocks: the squashing and sorting before
-# writing hold a block's rows (a real 10M ledger's daily slice: 757 MB in ClickHouse with
-# 200k-row blocks, 644 with 50k, in the same time).
-INSERT_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 50_000,
-                   "min_insert_block_size_bytes": 16 << 20}
+# skip it (a real 1M ledger's daily rebuild: ~7.5 -> ~5.5 s, same checksum).
+INSERT_SETTINGS = {"optimize_on_insert": 0}
+# A rebuild fills a table that is swapped in whole, in blocks: the squashing and sorting before
+# writing hold a block's rows. On a large ledger, blocks of 50k rows (a real 10M ledger's daily
+# slice: 757 MB in ClickHouse with 200k-row blocks, 644 with 50k, in the same time); on others
+# 200k, which leave the merge before the swap fewer parts (a real 1M ledger's replay: 10.6-11.1 s
+# with 200k, 11.9-12.1 s with 50k).
+LARGE_LEDGER = 2_500_000  # facts
+
+
+def rebuild_settings(facts: int) -> dict:
+    """The settings of a rebuild's inserts over `facts` facts."""
+    rows, size = (50_000, 16 << 20) if facts > LARGE_LEDGER else (200_000, 64 << 20)
+    return {**INSERT_SETTINGS, "min_insert_block_size_rows": rows, "min_insert_block_size_bytes": size}
+
+
 # A live fold must land whole: its rows are squashed into one block however many there are
 # (a block is written as one part, atomically; the tables have no partition key to split it),
 # by one insert thread.
 FOLD_SETTINGS = {"optimize_on_insert": 0, "min_insert_block_size_rows": 1 << 62,
                  "min_insert_block_size_bytes": 1 << 62, "max_insert_threads": 1}
 SLICE_FACTS = 250_000  # facts per rebuild slice (× a table's `slice_scale`), up to its `rebuild_slices`
-# Facts per slice of a rebuild's coarse rows, up to the table's `coarse_slices`. The coarse
+# Facts per slice of a rebuild's coarse rows, up to what each pass allows (`coarse_passes`). The coarse
 # step was a replay's peak (one slice per 2.5M facts before): a real 1M ledger's `daily` in
 # one slice peaked ~910 MB, in three ~570 MB in the same 1.4-1.8 s; the real 10M ledger's in
 # four (16 s) ~1.7 GB, in eight (22 s) ~1.2 GB, below the day slices before it.
@@ -85,13 +96,11 @@ class Folds:
     # a SELECT over `{table}` giving `merged_columns`.
     merged_form = ""
     merged_columns = ""
-    # How many INSERT … SELECTs a rebuild is made of at most (`rebuild_sql` takes {part} of
-    # {parts}): one per `slice_scale` × SLICE_FACTS facts.
+    # How many INSERT … SELECTs a rebuild is made of at most (`rebuild_sql` over the slice
+    # {part} of the facts, each fact's slice by `slice_key`): one per `slice_scale` × SLICE_FACTS facts.
     rebuild_slices = 1
     slice_scale = 1
-    # How many INSERT … SELECTs sum a rebuilt table's coarse rows from its daily rows
-    # (`coarse_sql`) at most: one per COARSE_FACTS facts.
-    coarse_slices = 1
+    slice_key = "0"  # an SQL hash over a resolved fact (`resolved_sql`'s rows): its rebuild slice
 
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai", trees: AncestryTable | None = None):
         self.store = store
@@ -103,14 +112,21 @@ class Folds:
         tree) and their watermark rows (`FOLD_WATERMARKS`); may add parameters to `params`."""
         raise NotImplementedError
 
-    def rebuild_sql(self, as_of: dt.datetime) -> str:
+    def resolved_sql(self, as_of: dt.datetime) -> str:
+        """The SELECT of the facts a rebuild folds, each in its version known at `as_of`."""
         raise NotImplementedError
 
-    def coarse_sql(self, table: str) -> str | None:
-        """The SELECT of the coarse rows (monthly, all-time) that the daily rows in `table` add
-        up to, the slice {part} of {parts}: a live fold writes both at once, a rebuild writes
+    def rebuild_sql(self, facts: str, as_of: dt.datetime) -> str:
+        """The SELECT of the table's rows folded from `facts` (a SELECT of `resolved_sql`'s
+        rows), with the watermark rows as of `as_of` in the slice {part} 0 only."""
+        raise NotImplementedError
+
+    def coarse_passes(self, table: str) -> list[tuple[str, int]]:
+        """The coarse rows (monthly, all-time) that the daily rows in `table` add up to, as
+        passes of (the SELECT of the slice {part} of {parts}, at most how many slices: one per
+        COARSE_FACTS facts). A live fold writes daily and coarse rows at once; a rebuild writes
         the daily rows first (`rebuild_sql`, which writes no coarse row), then these."""
-        return None
+        return []
 
     def fold(self, bounds: Mapping[str, tuple[int, int]], tree: str, corrections: bool = True) -> None:
         """Fold each unit's ledger rows lo..hi (already in `facts`) into the table, atomically,
@@ -157,16 +173,22 @@ class Folds:
         as known at `as_of`, under hierarchy version `tree` (replay, and live rebuilds)."""
         self.store.command(f"DROP TABLE IF EXISTS {target}")
         self.store.command(f"CREATE TABLE {target} AS {self.kind}")
-        sql = self.rebuild_sql(as_of or FAR_FUTURE)
+        as_of = as_of or FAR_FUTURE
         # Slices bound memory on large ledgers; on small ones each is only planning overhead.
         facts = int(self.store.scalar("SELECT count() FROM facts") or 0)
         parts = max(1, min(self.rebuild_slices, facts // (SLICE_FACTS * self.slice_scale)))
-        for part in range(parts):
-            self._write_slice(target, sql, {"tz": self.timezone, "tree": tree, "part": part, "parts": parts})
-        coarse = self.coarse_sql(target)
-        parts = max(1, min(self.coarse_slices, facts // COARSE_FACTS))
-        for part in range(parts if coarse else 0):
-            self._write_slice(target, coarse, {"part": part, "parts": parts})
+        settings = rebuild_settings(facts)
+        params = {"tz": self.timezone, "tree": tree}
+        if parts == 1:
+            self._write_slice(target, self.rebuild_sql(self.resolved_sql(as_of), as_of), params | {"part": 0}, settings)
+        else:
+            with self._resolved_once(target, as_of, parts, settings) as sliced:
+                for part in range(parts):
+                    self._write_slice(target, self.rebuild_sql(sliced, as_of), params | {"part": part}, settings)
+        for coarse, most in self.coarse_passes(target):
+            parts = max(1, min(most, facts // COARSE_FACTS))
+            for part in range(parts):
+                self._write_slice(target, coarse, {"part": part, "parts": parts}, settings)
         # Merged before it is swapped in: the API reads it next, and every part costs each of
         # its queries. Read in the 5-10 parts the slices left (background merges done), a grown
         # 10M ledger's 200 requests over HTTP took p50 27-29 / p99 49-54 ms, merged 20-22 /
@@ -179,10 +201,29 @@ class Folds:
         # (purging between slices: a real 10M ledger's replay 146 -> 164 s for 53 MB less).
         self.store.release_memory()
 
-    def _write_slice(self, table: str, sql: str, params: dict) -> None:
+    @contextlib.contextmanager
+    def _resolved_once(self, target: str, as_of: dt.datetime, parts: int, settings: dict) -> Iterator[str]:
+        """The facts a rebuild folds, resolved once into a table ordered by slice: yields the
+        SELECT of the slice {part}, which reads that slice's rows only. Each slice resolving
+        corrections over the whole of `facts` again was most of its time (a real 10M ledger:
+        a `daily` slice 1.7-2.1 s that way, 0.8-1.0 s from the table, which took 2.5 s)."""
+        table = f"{target}_resolved"
+        select = f"SELECT toUInt32({self.slice_key} % {{parts:UInt32}}) AS part, * FROM ({self.resolved_sql(as_of)})"
+        params = {"tz": self.timezone, "parts": parts}
+        self.store.command(f"DROP TABLE IF EXISTS {table}")
+        self.store.command(f"CREATE TABLE {table} ENGINE = MergeTree ORDER BY part EMPTY AS {select}", params)
+        # Read a few times, then dropped: merging its parts meanwhile would only take memory
+        # and a core from the slices.
+        self.store.command(f"SYSTEM STOP MERGES {table}")
+        self.store.command(f"INSERT INTO {table} {select}", params, settings={"max_insert_threads": 2, **settings})
+        try:
+            yield f"SELECT * EXCEPT part FROM {table} WHERE part = {{part:UInt32}}"
+        finally:
+            self.store.command(f"DROP TABLE IF EXISTS {table}")
+
+    def _write_slice(self, table: str, sql: str, params: dict, settings: dict) -> None:
         """Write one slice of a rebuild (an INSERT … SELECT of `sql`) into `table`."""
-        self.store.command(f"INSERT INTO {table} ({', '.join(self.columns)}) {sql}", params,
-                           settings=INSERT_SETTINGS)
+        self.store.command(f"INSERT INTO {table} ({', '.join(self.columns)}) {sql}", params, settings=settings)
 
     def rebuild_live(self, tree: str) -> None:
         """Rebuild the live table aside and swap it in: a kill midway leaves the old one whole.

@@ -138,18 +138,23 @@ FOLD_SQL = with_monthly_rows(_fold_sql(
 MARKS_SQL = _marks(FOLD_WATERMARKS)  # a fold whose ranges touch no item
 
 
-def rebuild_sql(as_of: dt.datetime) -> str:
-    """Item rows for the whole ledger as known at `as_of` (replay), the slice {part} of {parts}
-    by subject: an item's state is the fold of its subject's facts, so no item spans two
-    slices (two slices may write rows of one key: the table adds them up like any fold's).
-    The watermark rows go with slice 0."""
-    items = f"SELECT * FROM ({current_sql(as_of)}) WHERE cityHash64(subject_id) % {{parts:UInt32}} = {{part:UInt32}}"
-    return _fold_sql(state_sql(items, "{tz:String}"), slice_watermarks(as_of))
+def rebuild_sql(facts: str, as_of: dt.datetime) -> str:
+    """Item rows from `facts` (a SELECT of resolved item facts: a rebuild's slice of them),
+    with the watermark rows as of `as_of` in slice {part} 0. A rebuild slices the facts by
+    subject (`ItemFolds.slice_key`): an item's state is the fold of its subject's facts, so no
+    item spans two slices (two slices may write rows of one key: the table adds them up like
+    any fold's)."""
+    return _fold_sql(state_sql(_one_side(facts), "{tz:String}"), slice_watermarks(as_of))
 
 
 def current_sql(as_of: dt.datetime) -> str:
     """Every item fact as known at `as_of`, on side +1 (the input `state_sql` takes)."""
-    return f"SELECT *, toInt8(1) AS side FROM ({resolved_sql(ITEM_TYPES, as_of, '1', FIELDS)})"
+    return _one_side(resolved_sql(ITEM_TYPES, as_of, "1", FIELDS))
+
+
+def _one_side(facts: str) -> str:
+    """Resolved item facts (a SELECT) on side +1."""
+    return f"SELECT *, toInt8(1) AS side FROM ({facts})"
 
 
 class ItemFolds(Folds):
@@ -164,7 +169,7 @@ class ItemFolds(Folds):
     # `daily`'s slices were halved.
     rebuild_slices = 8
     slice_scale = 5
-    coarse_slices = 4
+    slice_key = "cityHash64(subject_id)"
     # FINAL merges by key in sorted order (as `daily`'s): the same rows as a GROUP BY of the
     # key, and the same checksum. The GROUP BY held every row's key in a hash table: on a real
     # 10M ledger (9.9M rows) 4.3 s and 2.7 GB, the peak of the whole replay; FINAL 0.3 s, 0.3 GB.
@@ -177,10 +182,13 @@ class ItemFolds(Folds):
         params["t"] = [r[0] for r in self.store.rows(TOUCHED_SQL, params)]
         return FOLD_SQL if params["t"] else MARKS_SQL
 
-    def rebuild_sql(self, as_of: dt.datetime) -> str:
-        return rebuild_sql(as_of)
+    def resolved_sql(self, as_of: dt.datetime) -> str:
+        return resolved_sql(ITEM_TYPES, as_of, "1", FIELDS)
 
-    def coarse_sql(self, table: str) -> str:
+    def rebuild_sql(self, facts: str, as_of: dt.datetime) -> str:
+        return rebuild_sql(facts, as_of)
+
+    def coarse_passes(self, table: str) -> list[tuple[str, int]]:
         # Sliced by unit and child (or level): the rows one monthly row sums share both.
         slice_ = "cityHash64(unit_id, scope_key) % {parts:UInt32} = {part:UInt32}"
-        return with_monthly_rows(f"SELECT * FROM {table} WHERE {slice_}", monthly_only=True)
+        return [(with_monthly_rows(f"SELECT * FROM {table} WHERE {slice_}", monthly_only=True), 4)]

@@ -20,8 +20,8 @@ MAX_BUCKETS = 16  # slices of the ledger, for the progress bar
 BUCKET_ROWS = 2_500_000  # rows per slice: fewer slices scan the ledger fewer times; smaller ones bound memory
 # `facts` is rebuilt in blocks of 50k rows: the memory it takes grows with the block size. A
 # grown 10M ledger's facts rebuild: +560-630 MB over the process's start with 200k-row blocks,
-# +230-275 MB with 50k, in the same 11-13.5 s. (The live folds' rebuilds keep 200k: with 50k,
-# merging their parts before the swap, `Folds.rebuild_into`, took a 1M ledger's daily 1.5 -> 2.6 s.)
+# +230-275 MB with 50k, in the same 11-13.5 s. (The live folds' rebuilds size their blocks by
+# the ledger's size: `projections.folds.rebuild_settings`.)
 BLOCKS = {"min_insert_block_size_rows": 50_000, "min_insert_block_size_bytes": 16 << 20}
 PROJECTIONS = {"facts": "facts_source"}  # projection table → the view that derives it
 

@@ -174,11 +174,10 @@ class DailyFolds(Folds):
     # Slices of days (`slice_key`), one per 250k facts: each slice's GROUP BY holds its part of
     # the table. A real 1M ledger's replay, standalone: peak RSS 1.33-1.38 GB in one slice,
     # 0.81-0.88 GB in 4, in the same time. A real 10M ledger (ten years of a province): the
-    # `daily` insert peaked at 2.9 GB with 4 slices, 1.4 GB with 16. Since a rebuild resolves
-    # the facts once (`Folds._resolved_once`), a slice costs little more than its share of the
-    # work, so that ledger takes 40 (ClickHouse ~490 MB during a slice, merges of the slices
-    # written before included; ~600 with 32, in the same time).
-    rebuild_slices = 64
+    # `daily` insert peaked at 2.9 GB with 4 slices, 1.4 GB with 16; session 14: ClickHouse held
+    # 700-930 MB during each of 16 slices, ~420 with 32 (146 -> 170 s for the replay: on a
+    # ledger that large each slice resolves the facts again, ~1 s, see `Folds.rebuild_into`).
+    rebuild_slices = 32
     slice_key = "cityHash64(toDate32(occurred_at, {tz:String}))"
     # FINAL merges by key in sorted order: the same rows as a GROUP BY with sumMap, in half the
     # time (a real 1M ledger: 2.5 -> 1.2 s).

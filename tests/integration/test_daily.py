@@ -480,7 +480,8 @@ def _item_events(prefix: str, i: int, unit: str, day: str) -> list[dict]:
 
 def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
     """Large ledgers rebuild `daily` in slices of local days and `items` in slices of subjects
-    (bounded memory): the slices together must be the one-pass rebuild and the live folds."""
+    (bounded memory), from the facts resolved once or by each slice (the largest ledgers): the
+    slices together must be the one-pass rebuild and the live folds."""
     prefix = f"l{uuid.uuid4().hex[:8]}."
     _ingest(chdb_store, _province(prefix), [])
     days = [f"2024-0{1 + i % 9}-{1 + i % 28:02d}" for i in range(len(UNITS) * 30)]
@@ -494,17 +495,19 @@ def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
     for name in ("SLICE_FACTS", "COARSE_FACTS"):  # as many slices as each table allows
         monkeypatch.setattr(folds_module, name, 1)
     sliced = replay(chdb_store, into=f"sliced_{uuid.uuid4().hex[:6]}")
+    monkeypatch.setattr(folds_module, "LARGE_LEDGER", 0)  # each slice resolves the facts itself
+    large = replay(chdb_store, into=f"large_{uuid.uuid4().hex[:6]}")
     assert DailyFolds.rebuild_slices > 1 and ItemFolds.rebuild_slices > 1
     assert all(most > 1 for folds in (DailyFolds, ItemFolds) for _, most in folds(chdb_store).coarse_passes("t"))
     for table, live_sum in zip(("daily", "items"), live, strict=True):
-        rebuilt = [sums[next(k for k in sums if k.endswith(f"_{table}"))] for sums in (whole, sliced)]
-        assert rebuilt[0] == rebuilt[1] == live_sum, table
+        rebuilt = [sums[next(k for k in sums if k.endswith(f"_{table}"))] for sums in (whole, sliced, large)]
+        assert rebuilt[0] == rebuilt[1] == rebuilt[2] == live_sum, table
     for target in sliced:  # handed over merged (the API reads a replayed table next): one part
         assert not chdb_store.rows("EXISTS TABLE {t:Identifier}", {"t": f"{target}_resolved"})[0][0], target
         if target.endswith(("_daily", "_items")):
             assert chdb_store.scalar("SELECT count() FROM system.parts WHERE active AND database = currentDatabase() "
                                      "AND table = {t:String}", {"t": target}) == 1, target
-    for target in (*whole, *sliced):
+    for target in (*whole, *sliced, *large):
         chdb_store.command(f"DROP TABLE IF EXISTS {target}")
 
 

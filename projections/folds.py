@@ -130,12 +130,10 @@ class Folds:
 
     def fold(self, bounds: Mapping[str, tuple[int, int]], tree: str, corrections: bool = True) -> None:
         """Fold each unit's ledger rows lo..hi (already in `facts`) into the table, atomically,
-        under the hierarchy version `tree` (rebuilding the table instead when it was written
-        with another version that this fold cannot extend).
+        under the hierarchy version `tree`, which the table must be right for (`settle` it first:
+        when that rebuilds the table, there is nothing left to fold).
 
         `corrections=False` promises the ranges hold no correction or retraction."""
-        if not bounds or self._rebuilt_for(tree):
-            return
         units = list(bounds)
         params = {"u": units, "lo": [bounds[u][0] for u in units], "hi": [bounds[u][1] for u in units],
                   "tz": self.timezone, "tree": tree}
@@ -158,14 +156,15 @@ class Folds:
             if changed:
                 self._record("timezone", self.timezone)
             return units
-        if self._rebuilt_for(tree):
+        if self.settle(tree):
             return self._ledger_units()
         behind = self.store.rows(
             f"SELECT l.unit_id, d.upto + 1, l.top FROM (SELECT unit_id, max(seq) AS top FROM ledger "
             f"GROUP BY unit_id) AS l LEFT JOIN (SELECT unit_id, max(upto_seq) AS upto "
             f"FROM {self.kind} GROUP BY unit_id) AS d USING unit_id WHERE l.top > d.upto",
             settings={"join_use_nulls": 0})
-        self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind}, tree)
+        if behind:
+            self.fold({u: (int(lo), int(hi)) for u, lo, hi in behind}, tree)
         return len(behind)
 
     def rebuild_into(self, target: str, tree: str, as_of: dt.datetime | None = None) -> None:
@@ -248,9 +247,10 @@ class Folds:
         """Record that the live table now holds folds under hierarchy version `tree`."""
         self._record("tree", tree)
 
-    def _rebuilt_for(self, tree: str) -> bool:
+    def settle(self, tree: str) -> bool:
         """Make the table right for hierarchy version `tree`: nothing to do when it was written
-        with it; a new stamp when its version extends to `tree`; else rebuild (True)."""
+        with it; a new stamp when its version extends to `tree`; else rebuild it from the
+        ledger, and return True (the rebuild holds every row a fold would add)."""
         stamped = self._setting("tree")
         if stamped == tree:
             return False

@@ -66,6 +66,7 @@ class ClickHouseStore:
         # What `exclusive` pauses before taking the lock (an ingestor with rows written but not
         # yet projected), by weak reference: an owner that is gone pauses nothing.
         self._pausers: list[weakref.WeakMethod] = []
+        self._sibling: ClickHouseStore | None = None
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None,
                 settings: dict[str, Any] | None = None) -> Any:
@@ -156,7 +157,17 @@ class ClickHouseStore:
                              "AND name = {t:String}", {"t": table})
         return str(engine or "").startswith("Replicated")
 
+    def sibling(self) -> ClickHouseStore:
+        """A second client on the same store, for work that runs beside this client's (its
+        calls do not wait for this one's lock). Made once; closed with this one."""
+        with self._lock:
+            if self._sibling is None:
+                self._sibling = ClickHouseStore(self.url)
+            return self._sibling
+
     def close(self) -> None:
+        if self._sibling is not None:
+            self._sibling.close()
         with self._lock:
             try:
                 self._client.close()

@@ -149,7 +149,7 @@ def test_live_figures_equal_the_recomputation_after_corrections_and_retractions(
 
 
 def _crash_in_fold_then_restart(store, monkeypatch, folds: str, event: dict, unit: str):
-    """Ingest `event` with the `folds` fold (items, then daily) dying after the inserts before it;
+    """Ingest `event` with the `folds` fold dying (after `facts`, while the other fold lands);
     return the unit's figures then, and after two restarts (the second must fold nothing more)."""
     ingestor = Ingestor(ClickHouseLedger(store))
     ingestor.load()
@@ -253,7 +253,7 @@ def test_a_moved_unit_is_refolded_under_its_new_parent_from_the_move_on(chdb_sto
     # written under, and recomputes from facts instead of serving the old rollup.
     ingestor = Ingestor(ClickHouseLedger(chdb_store))
     ingestor.load()
-    monkeypatch.setattr(ingestor.ledger.items, "fold", lambda *args: (_ for _ in ()).throw(RuntimeError("killed")))
+    monkeypatch.setattr(ingestor.ledger.items, "settle", lambda *args: (_ for _ in ()).throw(RuntimeError("killed")))
     with pytest.raises(RuntimeError):
         ingestor.handle([Delivery(encode_record(str(uuid.uuid4()), "test", [move]))])
     by_child = _petitions(service, prefix + "p", group_by="child")

@@ -53,8 +53,9 @@ def _facts_and_ledger(store, prefix: str) -> tuple[int, int]:
 
 def _project_with_an_append_midway(ingestor: Ingestor, monkeypatch, batch: Delivery) -> None:
     """Project what `ingestor` has written, with `batch` written after `facts` got the rows
-    and before the folds run (the worst moment: the folds read `facts`, the ledger is ahead)."""
-    items_fold = ingestor.ledger.items.fold
+    and before the folds run (the worst moment: the folds read `facts`, the ledger is ahead).
+    A projection's first step after `facts` is settling `items` for the hierarchy."""
+    items_fold = ingestor.ledger.items.settle
     midway, appended = threading.Event(), threading.Event()
 
     def fold_after_the_next_append(*args, **kwargs):
@@ -62,7 +63,7 @@ def _project_with_an_append_midway(ingestor: Ingestor, monkeypatch, batch: Deliv
         appended.wait(30)
         return items_fold(*args, **kwargs)
 
-    monkeypatch.setattr(ingestor.ledger.items, "fold", fold_after_the_next_append)
+    monkeypatch.setattr(ingestor.ledger.items, "settle", fold_after_the_next_append)
     projecting = threading.Thread(target=ingestor.project)
     projecting.start()
     assert midway.wait(30)
@@ -70,7 +71,7 @@ def _project_with_an_append_midway(ingestor: Ingestor, monkeypatch, batch: Deliv
     appended.set()
     projecting.join(30)
     assert not projecting.is_alive()
-    monkeypatch.setattr(ingestor.ledger.items, "fold", items_fold)
+    monkeypatch.setattr(ingestor.ledger.items, "settle", items_fold)
 
 
 def test_a_batch_appended_in_the_middle_of_a_projection_is_folded_once_by_the_next(chdb_store, monkeypatch):
@@ -120,7 +121,7 @@ def test_a_projection_that_failed_midway_is_caught_up_by_the_next_one(chdb_store
     ingestor.handle([first])
 
     def die(*args, **kwargs):
-        raise RuntimeError("store went away after facts and items")
+        raise RuntimeError("store went away after facts, beside the items fold")
 
     monkeypatch.setattr(ingestor.ledger.daily, "fold", die)
     ingestor.write([second])

@@ -32,6 +32,25 @@ def columns(store: ClickHouseStore, table: str) -> list[str]:
 
 
 LIVE_FOLDS = {folds.kind: folds for folds in (DailyFolds, ItemFolds)}
+# The scratch tables of a replay or a rebuild, which a kill midway leaves behind (a replay of a
+# 10M ledger: a copy of `facts` and of both folds): `facts_replay_<id>`, `daily_rebuild`, and
+# the facts a rebuild resolved (`{target}_resolved`, targets named by `into` too).
+SCRATCH = (r"^((facts|daily|items)_replay_[0-9a-f]{8}|(daily|items)_rebuild"
+           r"|.*(daily|items)(_replay_[0-9a-f]{8}|_rebuild)?_resolved)$")
+# On a ClickHouse server another process may be replaying right now: only older ones are left over.
+SCRATCH_LEFT_AFTER_H = 24
+
+
+def sweep_scratch(store: ClickHouseStore) -> list[str]:
+    """Drop the scratch tables of replays and rebuilds that did not finish; return their names.
+    Embedded, nothing else can be replaying: the process holds the data dir, and its replays
+    hold the store (`ClickHouseStore.exclusive`) and its worker (`Ingestor.paused`)."""
+    old = "" if store.embedded else f" AND metadata_modification_time < now() - INTERVAL {SCRATCH_LEFT_AFTER_H} HOUR"
+    names = [r[0] for r in store.rows("SELECT name FROM system.tables WHERE database = currentDatabase() "
+                                      f"AND match(name, {{p:String}}){old}", {"p": SCRATCH})]
+    for name in names:
+        store.command(f"DROP TABLE IF EXISTS {name}")
+    return names
 
 
 def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str:
@@ -55,6 +74,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
     cutoff = ""
     if as_of is not None:
         cutoff = f" AND recorded_at <= toDateTime64('{as_of.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
+    sweep_scratch(store)
     rows = int(store.scalar("SELECT count() FROM ledger") or 0)
     buckets = max(1, min(MAX_BUCKETS, rows // BUCKET_ROWS))
     store.release_memory()  # what ingest left free, before the rebuild's peak lands on it

@@ -81,9 +81,14 @@ class ClickHouseLedger:
     def __init__(self, store: ClickHouseStore, timezone: str = "Asia/Shanghai"):
         self.store = store
         self.trees = AncestryTable(store)
+        self.timezone = timezone
         self.daily = DailyFolds(store, timezone, self.trees)
-        # On a client of its own: a batch's `items` fold runs beside its `daily` fold.
-        self.items = ItemFolds(store.sibling(), timezone, self.trees)
+
+    @functools.cached_property
+    def items(self) -> ItemFolds:
+        """On a client of its own (made when first needed): a batch's `items` fold runs beside
+        its `daily` fold."""
+        return ItemFolds(self.store.sibling(), self.timezone, self.trees)
 
     def heads(self) -> dict[str, Head]:
         rows = self.store.rows("SELECT unit_id, max(seq), argMax(hash, seq), max(recorded_at) "

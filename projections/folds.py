@@ -177,22 +177,11 @@ class Folds:
         facts = int(self.store.scalar("SELECT count() FROM facts") or 0)
         parts = max(1, min(self.rebuild_slices, facts // (SLICE_FACTS * self.slice_scale)))
         settings = rebuild_settings(facts)
-        params = {"tz": self.timezone, "tree": tree}
-        if parts == 1:
-            self._write_slice(target, self.rebuild_sql(self.resolved_sql(as_of), as_of), params | {"part": 0}, settings)
-        elif facts > LARGE_LEDGER:
-            # Each slice resolves the facts again: slower, and that holds the replay's peak down.
-            # A real 10M ledger resolved once (below): 178 -> 154 s, but slices that fast leave
-            # the table's merges of the slices written before them running beside the next
-            # (ClickHouse ~600 MB during a slice, not ~530), and the bench's 10M run peaked at
-            # 1,662 MB instead of 1,512.
-            sliced = f"SELECT * FROM ({self.resolved_sql(as_of)}) WHERE {self.slice_key} % {{parts:UInt32}} = {{part:UInt32}}"
+        params = {"tz": self.timezone, "tree": tree, "parts": parts}
+        with self._sliced_facts(target, as_of, facts, parts, settings) as sliced:
+            sql = self.rebuild_sql(sliced, as_of)
             for part in range(parts):
-                self._write_slice(target, self.rebuild_sql(sliced, as_of), params | {"part": part, "parts": parts}, settings)
-        else:
-            with self._resolved_once(target, as_of, parts, settings) as sliced:
-                for part in range(parts):
-                    self._write_slice(target, self.rebuild_sql(sliced, as_of), params | {"part": part}, settings)
+                self._write_slice(target, sql, params | {"part": part}, settings)
         for coarse, most in self.coarse_passes(target):
             parts = max(1, min(most, facts // COARSE_FACTS))
             for part in range(parts):
@@ -208,6 +197,22 @@ class Folds:
         # Slices reuse what the one before freed; what the last freed goes back to the system
         # (purging between slices: a real 10M ledger's replay 146 -> 164 s for 53 MB less).
         self.store.release_memory()
+
+    @contextlib.contextmanager
+    def _sliced_facts(self, target: str, as_of: dt.datetime, facts: int, parts: int, settings: dict) -> Iterator[str]:
+        """The SELECT of the facts a rebuild of `target` folds in its slice {part} of {parts}."""
+        if parts == 1:
+            yield self.resolved_sql(as_of)
+        elif facts > LARGE_LEDGER:
+            # Each slice resolves the facts again: slower, and that holds the replay's peak down.
+            # A real 10M ledger resolved once (below): 178 -> 154 s, but slices that fast leave
+            # the table's merges of the slices written before them running beside the next
+            # (ClickHouse ~600 MB during a slice, not ~530), and the bench's 10M run peaked at
+            # 1,662 MB instead of 1,512.
+            yield f"SELECT * FROM ({self.resolved_sql(as_of)}) WHERE {self.slice_key} % {{parts:UInt32}} = {{part:UInt32}}"
+        else:
+            with self._resolved_once(target, as_of, parts, settings) as sliced:
+                yield sliced
 
     @contextlib.contextmanager
     def _resolved_once(self, target: str, as_of: dt.datetime, parts: int, settings: dict) -> Iterator[str]:

@@ -51,9 +51,6 @@ class LedgerStore(Protocol):
     def finished_batches(self, batch_ids: Iterable[str]) -> set[str]: ...
 
 
-BESIDE_ROWS = 5_000  # a batch's ledger rows up to which its two folds run at once (`project`)
-
-
 def beside(*steps: Callable[[], object]) -> None:
     """Run `steps` at once, the first ones each in a thread of its own, the last in this one;
     return when all have ended, raising the first error (this thread's first)."""
@@ -139,21 +136,13 @@ class ClickHouseLedger:
                             "hi": [bounds[u][1] for u in units]})
         # Folded under the hierarchy with this batch's unit events. A table written under
         # another version is rebuilt first, one at a time (a rebuild's memory is a replay's).
-        # Then a small batch's two folds run at once, each on its own client: most of such a
-        # fold is ClickHouse planning it on one core (a real 10M ledger, 20 events: `items` ~120
-        # ms, `daily` ~170), and the machine has two. So a reader may see a batch's counts a
-        # moment before its items, or the other way round: each table's watermark says what it
-        # holds. A large batch's folds are mostly reading and writing rows, and each holds its
-        # rows in memory: one after the other (the 10M run's end-to-end phase, 40k-event
-        # batches: RSS peaked at 1,280 MB folding them at once, ~820 one after the other).
+        # Then the two folds run at once, each on its own client: most of a small batch's fold
+        # is ClickHouse planning it on one core (a real 10M ledger, 20 events: `items` ~120 ms,
+        # `daily` ~170), and the machine has two. So a reader may see a batch's counts a moment
+        # before its items, or the other way round: each table's watermark says what it holds.
         tree = self.trees.current()
-        due = [functools.partial(folds.fold, bounds, tree, corrections)
-               for folds in (self.items, self.daily) if not folds.settle(tree)]
-        if len(keys) <= BESIDE_ROWS:
-            beside(*due)
-        else:
-            for fold in due:
-                fold()
+        due = [folds for folds in (self.items, self.daily) if not folds.settle(tree)]
+        beside(*(functools.partial(folds.fold, bounds, tree, corrections) for folds in due))
 
     def catch_up(self) -> int:
         """Project every ledger row that `facts`, `daily` or `items` lacks (a crash between inserts)."""

@@ -8,6 +8,7 @@ the same checksums.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Callable
 
@@ -53,6 +54,29 @@ def sweep_scratch(store: ClickHouseStore) -> list[str]:
     return names
 
 
+def unit_slices(store: ClickHouseStore, count: int) -> list[tuple[str, dict[str, str]]]:
+    """The ledger cut into about `count` ranges of units of about equal rows, each as (a
+    condition on `unit_id`, its parameters). A range of units is a range of the ledger's key,
+    so each slice reads only its own granules: the real 10M ledger's `facts` in four slices by
+    a hash of the unit, each reading the whole ledger, took 14.6 s; by ranges 10.7, same rows."""
+    if count <= 1:
+        return [("1", {})]
+    units = store.rows("SELECT unit_id, count() FROM ledger GROUP BY unit_id ORDER BY unit_id")
+    total, seen, starts = sum(n for _, n in units), 0, []
+    for unit, n in units:
+        if seen >= total * (len(starts) + 1) / count:
+            starts.append(unit)
+        seen += n
+    return [_unit_range(lo, hi) for lo, hi in itertools.pairwise([None, *starts, None])]
+
+
+def _unit_range(lo: str | None, hi: str | None) -> tuple[str, dict[str, str]]:
+    """Units from `lo` up to `hi` (None: no bound) as a condition and its parameters."""
+    bounds = {name: unit for name, unit in (("lo", lo), ("hi", hi)) if unit is not None}
+    ops = {"lo": ">=", "hi": "<"}
+    return " AND ".join(["1", *(f"unit_id {ops[name]} {{{name}:String}}" for name in bounds)]), bounds
+
+
 def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str:
     """Row count and an order-independent hash of every row; `kind` is the projection a
     differently named table (a replay target) holds."""
@@ -76,7 +100,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
         cutoff = f" AND recorded_at <= toDateTime64('{as_of.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')"
     sweep_scratch(store)
     rows = int(store.scalar("SELECT count() FROM ledger") or 0)
-    buckets = max(1, min(MAX_BUCKETS, rows // BUCKET_ROWS))
+    slices = unit_slices(store, max(1, min(MAX_BUCKETS, rows // BUCKET_ROWS)))
     store.release_memory()  # what ingest left free, before the rebuild's peak lands on it
     for table, view in PROJECTIONS.items():
         select = f"SELECT * FROM {view}"
@@ -84,12 +108,11 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
         target = f"{into}_{table}" if into else f"{table}_replay_{uuid.uuid4().hex[:8]}"
         store.command(f"DROP TABLE IF EXISTS {target}")
         store.command(f"CREATE TABLE {target} AS {table}")
-        for bucket in range(buckets):
-            store.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ({select}) "
-                          f"WHERE cityHash64(unit_id) % {buckets} = {bucket}{cutoff}",
-                          settings={"max_insert_threads": 2, **BLOCKS})
+        for done, (units, params) in enumerate(slices, start=1):
+            store.command(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM ({select}) WHERE {units}{cutoff}",
+                          params, settings={"max_insert_threads": 2, **BLOCKS})
             if progress:
-                progress(bucket + 1, buckets)
+                progress(done, len(slices))
         store.release_memory()
         if into:
             sums[target] = checksum(store, target)

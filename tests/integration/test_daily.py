@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 
 from domain.records import encode_record
 from projections import folds as folds_module
+from projections import replay as replay_module
 from projections.daily import DailyFolds
 from projections.folds import FOLD_SETTINGS, INSERT_SETTINGS
 from projections.hierarchy import HierarchySource
 from projections.indicators import IndicatorQuery, IndicatorService
 from projections.items import ItemFolds
 from projections.ledger import ClickHouseLedger
-from projections.replay import checksum, replay
+from projections.replay import checksum, replay, unit_slices
 from projections.store import ClickHouseStore
 from streams.ingest import Delivery, Ingestor
 from tests.integration.test_indicator_properties import _province
@@ -488,18 +489,23 @@ def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
     _ingest(chdb_store, [_petition(prefix, unit, day) for unit, day in zip(UNITS * 30, days, strict=True)], [37, 80])
     _ingest(chdb_store, [e for i, (unit, day) in enumerate(zip(UNITS * 8, days, strict=False))
                          for e in _item_events(prefix, i, unit, day)], [23, 61])
-    live = [checksum(chdb_store, table) for table in ("daily", "items")]
+    live = [checksum(chdb_store, table) for table in ("facts", "daily", "items")]
     for name in ("SLICE_FACTS", "COARSE_FACTS"):  # daily rows, then coarse rows: one pass each
         monkeypatch.setattr(folds_module, name, 10**12)
     whole = replay(chdb_store, into=f"whole_{uuid.uuid4().hex[:6]}")
     for name in ("SLICE_FACTS", "COARSE_FACTS"):  # as many slices as each table allows
         monkeypatch.setattr(folds_module, name, 1)
+    monkeypatch.setattr(replay_module, "BUCKET_ROWS", 1)  # `facts` in ranges of units too
+    slices = unit_slices(chdb_store, replay_module.MAX_BUCKETS)
+    in_slice = [chdb_store.scalar(f"SELECT count() FROM ledger WHERE {units}", params) for units, params in slices]
+    assert len(slices) > 1 and all(in_slice)  # at most one slice per unit: fewer than 16 here
+    assert sum(in_slice) == chdb_store.scalar("SELECT count() FROM ledger")
     sliced = replay(chdb_store, into=f"sliced_{uuid.uuid4().hex[:6]}")
     monkeypatch.setattr(folds_module, "LARGE_LEDGER", 0)  # each slice resolves the facts itself
     large = replay(chdb_store, into=f"large_{uuid.uuid4().hex[:6]}")
     assert DailyFolds.rebuild_slices > 1 and ItemFolds.rebuild_slices > 1
     assert all(most > 1 for folds in (DailyFolds, ItemFolds) for _, most in folds(chdb_store).coarse_passes("t"))
-    for table, live_sum in zip(("daily", "items"), live, strict=True):
+    for table, live_sum in zip(("facts", "daily", "items"), live, strict=True):
         rebuilt = [sums[next(k for k in sums if k.endswith(f"_{table}"))] for sums in (whole, sliced, large)]
         assert rebuilt[0] == rebuilt[1] == rebuilt[2] == live_sum, table
     for target in sliced:  # handed over merged (the API reads a replayed table next): one part

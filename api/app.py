@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -51,3 +52,12 @@ def create_app(context: ApiContext) -> FastAPI:
                             status_code=503, headers={"Retry-After": "5"})
 
     return app
+
+
+async def warm_app(app: FastAPI) -> None:
+    """Send one request through `app`, in this process, before it serves. A server's first
+    request pays once for what is set up on first use (anyio's asyncio backend and its streams
+    are imported then): a 10M ledger's first indicator request over HTTP took 59-62 ms, the
+    same request 29-36 ms after one request had gone through."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://warm-up") as client:
+        await client.get("/healthz")

@@ -375,6 +375,7 @@ class Bench:
         import uvicorn
 
         from api.app import create_app as create_api
+        from api.app import warm_app
         from api.context import ApiContext
         from projections.hierarchy import HierarchySource
         from projections.indicators import IndicatorService
@@ -384,9 +385,11 @@ class Bench:
         hierarchy = HierarchySource(self.store)
         ctx = ApiContext(self.store, hierarchy, IndicatorService(self.store, hierarchy), TokenStore(self.store),
                          None, "bench-token")
+        app = create_api(ctx)
         await asyncio.to_thread(ctx.indicators.warm)  # as `jiandu up` and `jiandu api` do before serving
+        await warm_app(app)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_api(ctx), port=port, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
         server.install_signal_handlers = lambda: None
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from api.app import create_app as create_api
+from api.app import warm_app
 from api.context import ApiContext
 from domain.gcpause import freeze_startup_heap
 from jiandu.broker import TansuBroker, ensure_topics, free_port
@@ -120,10 +121,11 @@ class Platform:
                 tokens=TokenStore(read_store), submitter=submitter, admin_token=admin_token,
                 readiness=lambda: self._readiness(read_store), progress=self.progress, max_request_bytes=s.max_request_bytes,
                 writer=write_store, rate_limit_per_minute=s.rate_limit_per_minute)
-            config = uvicorn.Config(create_api(context), host=s.api_host, port=port,
-                                    log_level="warning", lifespan="off")
+            app = create_api(context)
+            config = uvicorn.Config(app, host=s.api_host, port=port, log_level="warning", lifespan="off")
             try:
                 await asyncio.to_thread(context.indicators.warm)
+                await warm_app(app)
             except Exception as exc:  # noqa: BLE001 - a slower first request is no reason not to start
                 log.warning("预热失败 (warm-up failed, the first request will do it): %s", exc)
             server = uvicorn.Server(config)

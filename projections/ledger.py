@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,24 @@ LEDGER_COLUMNS = ("unit_id", "seq", "event_id", "type", "schema_version", "subje
                   "target_id", "target_type", "source_partition", "source_offset", "batch_id")
 DLQ_COLUMNS = ("source_partition", "source_offset", "idx", "rejected_at", "unit_id", "event_id",
                "field", "reason", "raw")
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The ledger's DateTime64 columns and their ticks: their values go to the driver as ticks since
+# the epoch, which it writes as they are (it converts a datetime through its float timestamp,
+# ~0.9 µs a value, a third of a 40k-event batch's insert building).
+TICKS = {"occurred_at": dt.timedelta(milliseconds=1), "recorded_at": dt.timedelta(microseconds=1)}
+
+
+def ledger_columns(rows: list[dict[str, Any]]) -> dict[str, list]:
+    """Ledger rows (aware datetimes) as the columns of an insert."""
+    if not rows:
+        return {name: [] for name in LEDGER_COLUMNS}
+    columns = dict(zip(LEDGER_COLUMNS, map(list, zip(*map(operator.itemgetter(*LEDGER_COLUMNS), rows),
+                                                         strict=True)), strict=True))
+    for name, tick in TICKS.items():
+        columns[name] = [(value - _EPOCH) // tick for value in columns[name]]
+    return columns
 
 
 @dataclass(frozen=True)
@@ -115,7 +134,7 @@ class ClickHouseLedger:
         return {e: Target(t, u, bool(c)) for e, t, u, c in rows}
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        self.store.insert_columns("ledger", {c: [r[c] for r in rows] for c in LEDGER_COLUMNS})
+        self.store.insert_columns("ledger", ledger_columns(rows))
 
     def project(self, keys: list[tuple[str, int]], corrections: bool = True) -> None:
         """Fold just-written ledger rows into `facts` (through `facts_source`), then the live

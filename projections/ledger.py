@@ -35,8 +35,8 @@ def ledger_columns(rows: list[dict[str, Any]]) -> dict[str, list]:
     """Ledger rows (aware datetimes) as the columns of an insert."""
     if not rows:
         return {name: [] for name in LEDGER_COLUMNS}
-    columns = dict(zip(LEDGER_COLUMNS, map(list, zip(*map(operator.itemgetter(*LEDGER_COLUMNS), rows),
-                                                         strict=True)), strict=True))
+    values = map(operator.itemgetter(*LEDGER_COLUMNS), rows)  # each row's, in column order
+    columns = {name: list(column) for name, column in zip(LEDGER_COLUMNS, zip(*values, strict=True), strict=True)}
     for name, tick in TICKS.items():
         columns[name] = [(value - _EPOCH) // tick for value in columns[name]]
     return columns

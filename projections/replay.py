@@ -72,9 +72,14 @@ def unit_slices(store: ClickHouseStore, count: int) -> list[tuple[str, dict[str,
 
 def _unit_range(lo: str | None, hi: str | None) -> tuple[str, dict[str, str]]:
     """Units from `lo` up to `hi` (None: no bound) as a condition and its parameters."""
-    bounds = {name: unit for name, unit in (("lo", lo), ("hi", hi)) if unit is not None}
-    ops = {"lo": ">=", "hi": "<"}
-    return " AND ".join(["1", *(f"unit_id {ops[name]} {{{name}:String}}" for name in bounds)]), bounds
+    conditions, params = ["1"], {}
+    if lo is not None:
+        conditions.append("unit_id >= {lo:String}")
+        params["lo"] = lo
+    if hi is not None:
+        conditions.append("unit_id < {hi:String}")
+        params["hi"] = hi
+    return " AND ".join(conditions), params
 
 
 def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str:

@@ -28,7 +28,7 @@ from producers.outbox import Outbox
 from producers.publisher import KafkaPublisher
 from producers.service import Submitter
 from producers.simulate import Workload, build_province
-from projections.ledger import LEDGER_COLUMNS, ClickHouseLedger
+from projections.ledger import LEDGER_COLUMNS, ClickHouseLedger, ledger_columns
 from projections.store import ClickHouseStore
 from streams.ingest import Ingestor
 
@@ -171,7 +171,7 @@ class Bench:
         # One 50k-row chunk of columns, inserted until N rows are in: N rows' worth of column
         # lists would be the bench's own memory (~200 MB per million), not the platform's.
         rows = (rows * (CHUNK // max(len(rows), 1) + 1))[:CHUNK]
-        chunk = {c: [r[c] for r in rows] for c in LEDGER_COLUMNS}
+        chunk = ledger_columns(rows)  # as the worker's `append` hands them to the driver
         started = time.perf_counter()
         for i in range(0, self.n, CHUNK):
             size = min(CHUNK, self.n - i)

@@ -460,6 +460,17 @@ def test_a_person_retracted_in_a_later_part_is_not_counted(chdb_store):
     assert_live_equals_recomputed(chdb_store, prefix)
 
 
+def _changed(raws: list[dict], payload: dict | None, day: str) -> list[dict]:
+    """A correction of each of `raws` to `payload`, or with None a retraction, recorded on `day`."""
+    def change(raw: dict) -> dict:
+        body = {"corrects": raw["event_id"], "payload": payload} if payload else {"retracts": raw["event_id"],
+                                                                                  "reason": "录入错误"}
+        return {"event_id": str(uuid.uuid4()), "type": "event_corrected" if payload else "event_retracted",
+                "unit_id": raw["unit_id"], "subject_id": raw["subject_id"], "occurred_at": f"{day}T10:00:00+08:00",
+                "payload": body}
+    return [change(raw) for raw in raws]
+
+
 def _item_events(prefix: str, i: int, unit: str, day: str) -> list[dict]:
     """A task assigned to the next unit and reported on there, a clue disposed (one of five,
     disposed again and again), a suggestion: items whose state spans events and units."""
@@ -486,9 +497,20 @@ def test_a_rebuild_in_slices_gives_the_same_folds(chdb_store, monkeypatch):
     prefix = f"l{uuid.uuid4().hex[:8]}."
     _ingest(chdb_store, _province(prefix), [])
     days = [f"2024-0{1 + i % 9}-{1 + i % 28:02d}" for i in range(len(UNITS) * 30)]
-    _ingest(chdb_store, [_petition(prefix, unit, day) for unit, day in zip(UNITS * 30, days, strict=True)], [37, 80])
-    _ingest(chdb_store, [e for i, (unit, day) in enumerate(zip(UNITS * 8, days, strict=False))
-                         for e in _item_events(prefix, i, unit, day)], [23, 61])
+    petitions = [_petition(prefix, unit, day) for unit, day in zip(UNITS * 30, days, strict=True)]
+    _ingest(chdb_store, petitions, [37, 80])
+    items = [e for i, (unit, day) in enumerate(zip(UNITS * 8, days, strict=False))
+             for e in _item_events(prefix, i, unit, day)]
+    _ingest(chdb_store, items, [23, 61])
+    # Corrections and retractions recorded on other days than their facts (in other slices of
+    # days): a slice takes a corrected fact by its own day, not by its correction's.
+    suggestions = [e for e in items if e["type"] == "suggestion_issued"]
+    _ingest(chdb_store, [*_changed(petitions[::7], {"channel": "visit", "category": "criticism"}, "2024-06-01"),
+                         *_changed(suggestions[::3], {"kind": "discipline", "target_unit": "某局",
+                                                      "due_date": "2024-09-30"}, "2024-06-02"),
+                         *_changed(petitions[5::11] + suggestions[1::4], None, "2024-07-02")], [9])
+    assert chdb_store.scalar("SELECT countIf(op = 1) * countIf(op = 2) FROM facts WHERE startsWith(unit_id, {p:String})",
+                             {"p": prefix}) > 0
     live = [checksum(chdb_store, table) for table in ("facts", "daily", "items")]
     for name in ("SLICE_FACTS", "COARSE_FACTS"):  # daily rows, then coarse rows: one pass each
         monkeypatch.setattr(folds_module, name, 10**12)

@@ -86,24 +86,18 @@ def histories(draw) -> tuple[list[dict], list[tuple[str, int]], list[int]]:
 def _raw_events(prefix: str, history) -> list[dict]:
     originals, corrected, _ = history
     start = dt.date(2024, 1, 1)
-    raws, ids = [], []
+    raws = []
     for unit, event_type, payload, day, subject in originals:
-        ids.append(str(uuid.uuid4()))
-        raws.append({"event_id": ids[-1], "type": event_type, "unit_id": prefix + unit, "subject_id": subject,
+        raws.append({"event_id": str(uuid.uuid4()), "type": event_type, "unit_id": prefix + unit, "subject_id": subject,
                      "occurred_at": f"{start + dt.timedelta(days=day)}T23:30:00+08:00",
                      "payload": _prefixed(prefix, payload)})
     retracted: set[int] = set()
     for action, index, payload in corrected:
         if index in retracted:
             continue  # a retracted event cannot be corrected again: the worker would reject it
-        unit = originals[index][0]
-        body = ({"corrects": ids[index], "payload": _prefixed(prefix, payload)} if action == "correct"
-                else {"retracts": ids[index], "reason": "录入错误"})
         if action == "retract":
             retracted.add(index)
-        raws.append({"event_id": str(uuid.uuid4()), "type": f"event_{action}ed",
-                     "unit_id": prefix + unit, "subject_id": originals[index][4],
-                     "occurred_at": "2024-06-01T10:00:00+08:00", "payload": body})
+        raws += _changed([raws[index]], _prefixed(prefix, payload) if action == "correct" else None, "2024-06-01")
     return raws
 
 
@@ -463,9 +457,9 @@ def test_a_person_retracted_in_a_later_part_is_not_counted(chdb_store):
 def _changed(raws: list[dict], payload: dict | None, day: str) -> list[dict]:
     """A correction of each of `raws` to `payload`, or with None a retraction, recorded on `day`."""
     def change(raw: dict) -> dict:
-        body = {"corrects": raw["event_id"], "payload": payload} if payload else {"retracts": raw["event_id"],
-                                                                                  "reason": "录入错误"}
-        return {"event_id": str(uuid.uuid4()), "type": "event_corrected" if payload else "event_retracted",
+        body = ({"corrects": raw["event_id"], "payload": payload} if payload is not None
+                else {"retracts": raw["event_id"], "reason": "录入错误"})
+        return {"event_id": str(uuid.uuid4()), "type": "event_corrected" if payload is not None else "event_retracted",
                 "unit_id": raw["unit_id"], "subject_id": raw["subject_id"], "occurred_at": f"{day}T10:00:00+08:00",
                 "payload": body}
     return [change(raw) for raw in raws]

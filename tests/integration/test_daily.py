@@ -170,10 +170,7 @@ def test_a_fold_lost_to_a_crash_is_finished_on_the_next_start(chdb_store, monkey
               "subject_id": f"s{i}", "occurred_at": "2024-01-05T10:00:00+08:00",
               "payload": {"person_id": f"m{i % 3}", "kind": "party", "rank": "county"}} for i in range(6)]
     _ingest(chdb_store, first, [])
-    fix = {"event_id": str(uuid.uuid4()), "type": "event_corrected", "unit_id": prefix + "k1", "subject_id": "s0",
-           "occurred_at": "2024-02-01T10:00:00+08:00",
-           "payload": {"corrects": first[0]["event_id"],
-                       "payload": {"person_id": "m9", "kind": "government", "rank": "bureau"}}}
+    [fix] = _changed(first[:1], {"person_id": "m9", "kind": "government", "rank": "bureau"}, "2024-02-01")
 
     stale, live = _crash_in_fold_then_restart(chdb_store, monkeypatch, "daily", fix, prefix + "k1")
     assert stale["sanctions.government"] == 0  # the fold really did not happen
@@ -439,9 +436,7 @@ def test_a_person_retracted_in_a_later_part_is_not_counted(chdb_store):
     _ingest(chdb_store, sanctions, [])
     service = IndicatorService(chdb_store, HierarchySource(chdb_store))
     assert _rows(service, prefix + "p")[prefix + "p"]["sanctions.persons"] == 2
-    retract = [{"event_id": str(uuid.uuid4()), "type": "event_retracted", "unit_id": prefix + "k1",
-                "subject_id": f"s{i}", "occurred_at": "2024-02-01T10:00:00+08:00",
-                "payload": {"retracts": sanctions[i]["event_id"], "reason": "录入错误"}} for i in (0, 1)]
+    retract = _changed(sanctions[:2], None, "2024-02-01")
     chdb_store.command("SYSTEM STOP MERGES daily")
     try:
         _ingest(chdb_store, retract, [])
@@ -457,11 +452,11 @@ def test_a_person_retracted_in_a_later_part_is_not_counted(chdb_store):
 def _changed(raws: list[dict], payload: dict | None, day: str) -> list[dict]:
     """A correction of each of `raws` to `payload`, or with None a retraction, recorded on `day`."""
     def change(raw: dict) -> dict:
-        body = ({"corrects": raw["event_id"], "payload": payload} if payload is not None
-                else {"retracts": raw["event_id"], "reason": "录入错误"})
-        return {"event_id": str(uuid.uuid4()), "type": "event_corrected" if payload is not None else "event_retracted",
-                "unit_id": raw["unit_id"], "subject_id": raw["subject_id"], "occurred_at": f"{day}T10:00:00+08:00",
-                "payload": body}
+        event_type, body = (("event_corrected", {"corrects": raw["event_id"], "payload": payload})
+                            if payload is not None else
+                            ("event_retracted", {"retracts": raw["event_id"], "reason": "录入错误"}))
+        return {"event_id": str(uuid.uuid4()), "type": event_type, "unit_id": raw["unit_id"],
+                "subject_id": raw["subject_id"], "occurred_at": f"{day}T10:00:00+08:00", "payload": body}
     return [change(raw) for raw in raws]
 
 

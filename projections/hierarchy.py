@@ -18,12 +18,26 @@ class HierarchySource:
         self.store = store
         self._lock = threading.Lock()
         self._cached: tuple[tuple, Hierarchy] | None = None
+        self._checked: tuple[int, tuple] | None = None  # (store.writes(), the fingerprint then)
 
     def _fingerprint(self) -> tuple:
-        # Asked on every request: no JIT compilation in one of them (projections.store).
-        return tuple(self.store.rows(
+        """The unit events' count and latest `recorded_at` in `facts`: a query (~4 ms on a 10M
+        ledger), asked again only when the store may have been written since the last one
+        (`ClickHouseStore.writes`; always, on a server). Every API request asks: on a 10M ledger,
+        a county's all-time figures over HTTP 20.6 -> 15.5 ms, the bench's 200 requests' p50
+        23.8 -> 17.5 ms."""
+        writes = self.store.writes()  # read before the query: a write after it changes this
+        with self._lock:
+            if writes is not None and self._checked is not None and self._checked[0] == writes:
+                return self._checked[1]
+        # No JIT compilation in a query asked on every request (projections.store).
+        fingerprint = tuple(self.store.rows(
             f"SELECT count(), max(recorded_at) FROM facts WHERE type IN {list(UNIT_EVENT_TYPES)!r}",
             settings=NO_JIT)[0])
+        if writes is not None:
+            with self._lock:
+                self._checked = (writes, fingerprint)
+        return fingerprint
 
     def latest(self) -> Hierarchy | None:
         """The current hierarchy as last read (None before the first read), without asking

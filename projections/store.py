@@ -3,8 +3,10 @@ ClickHouse server (`http(s)://user:pass@host:8123/db`)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +45,13 @@ def release_heap() -> None:
         _malloc_trim(0)
 
 
+# Writes made in this process to each embedded store, by data path (`ClickHouseStore.writes`). A
+# chDB data path is open in one process at a time (a second process fails to open it), so these
+# are every write its data gets while this process has it.
+_WRITES: collections.Counter[str] = collections.Counter()
+_WRITES_LOCK = threading.Lock()
+
+
 class StoreUnavailable(RuntimeError):
     """The analytics store cannot be reached or refused the operation."""
 
@@ -53,6 +62,9 @@ class ClickHouseStore:
     def __init__(self, url: str):
         self.url = url
         self.embedded = url.startswith("chdb:")
+        # The data path, as one key for every URL naming it (`writes`).
+        self._path = os.path.realpath(url.removeprefix("chdb:").removeprefix("//").split("?")[0]) \
+            if self.embedded else None
         try:
             if self.embedded:
                 self._client = clickhouse_connect.get_client(dsn=url, settings=STORE_SETTINGS)
@@ -70,7 +82,7 @@ class ClickHouseStore:
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None,
                 settings: dict[str, Any] | None = None) -> Any:
-        with self._lock:
+        with self._lock, self._writing():
             return self._client.command(sql, parameters=parameters, settings=settings)
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None,
@@ -92,7 +104,7 @@ class ClickHouseStore:
                settings: dict[str, Any] | None = None) -> None:
         if not rows:
             return
-        with self._lock:
+        with self._lock, self._writing():
             self._client.insert(table, rows, column_names=list(columns), settings=settings)
 
     def insert_columns(self, table: str, columns: dict[str, Sequence[Any]]) -> None:
@@ -100,9 +112,30 @@ class ClickHouseStore:
         names = list(columns)
         if not names or not len(columns[names[0]]):
             return
-        with self._lock:
+        with self._lock, self._writing():
             self._client.insert(table, [columns[n] for n in names], column_names=names,
                                 column_oriented=True)
+
+    def writes(self) -> int | None:
+        """How many writes (commands and inserts) this process has made to this store so far,
+        when that is all the writes it gets (chDB); None for a server, which others write to.
+        A reader that remembers the number it read before a query knows, while the number is
+        the same, that the query would answer the same."""
+        if not self.embedded or self._path is None:
+            return None
+        with _WRITES_LOCK:
+            return _WRITES[self._path]
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Count a write once it is over, done or failed (a failed one may have landed): a
+        reader that read the count before the write finished will find it changed."""
+        try:
+            yield
+        finally:
+            if self._path is not None:
+                with _WRITES_LOCK:
+                    _WRITES[self._path] += 1
 
     def release_memory(self) -> None:
         """Hand the memory freed so far back to the system: before and between large statements.

@@ -1,9 +1,10 @@
 """`GET /v1/indicators` answers under the hierarchy in force when it is asked, in process on
 real chDB.
 
-Whether the hierarchy changed is itself a query, so the route computes with the hierarchy it
-read last while it asks, and computes again when the answer is a newer one. These requests
-come right after a unit is registered: the one the route knew is out of date.
+Whether the hierarchy changed is itself a query (once the store was written since it was last
+asked), so the route computes with the hierarchy it read last while it asks, and computes
+again when the answer is a newer one. These requests come right after a unit is registered:
+the one the route knew is out of date.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 
 from api.app import create_app
 from api.context import ApiContext
@@ -70,3 +72,49 @@ def test_a_unit_registered_since_the_last_request_is_answered_under_the_new_hier
     own = asyncio.run(get(unit=prefix + "c4"))
     assert own.status_code == 200, own.text
     assert own.json()["rows"][0]["label"] == "另一新设市纪委"
+
+
+def test_the_hierarchy_is_asked_again_only_once_the_store_was_written(chdb_store, monkeypatch):
+    """Embedded, nothing but this process writes the store, so while it has not written,
+    the hierarchy read last is current and its check need not be a query; on a server it is."""
+    prefix = f"q{uuid.uuid4().hex[:8]}."
+    _ingest(chdb_store, prefix, _province(prefix))
+    hierarchy = HierarchySource(chdb_store)
+    asked = []
+    rows = chdb_store.rows
+
+    def counting(sql, *args, **kwargs):
+        asked.append(sql)
+        return rows(sql, *args, **kwargs)
+
+    monkeypatch.setattr(chdb_store, "rows", counting)
+    first = hierarchy.at()
+    checks = len(asked)
+    assert hierarchy.at() is first and len(asked) == checks  # no write since: no query
+
+    _ingest(chdb_store, prefix, [{
+        "event_id": str(uuid.uuid4()), "type": "unit_registered", "unit_id": prefix + "p",
+        "subject_id": prefix + "c9", "occurred_at": "2020-01-01T00:00:00+08:00",
+        "payload": {"name": "新设市纪委", "level": "city", "effective_from": "2020-01-01", "parent_id": prefix + "p"}}])
+    assert prefix + "c9" in hierarchy.at()
+
+    written = chdb_store.writes()
+    with pytest.raises(Exception, match="UNKNOWN_TABLE"):
+        chdb_store.command("INSERT INTO nowhere VALUES (")  # a failed write may still have landed
+    assert chdb_store.writes() == written + 1
+
+    monkeypatch.setattr(chdb_store, "embedded", False)  # a server: others write to it too
+    assert chdb_store.writes() is None
+    del asked[:]
+    hierarchy.at()
+    hierarchy.at()
+    assert len(asked) == 2
+
+
+def test_every_kind_of_write_is_counted(chdb_store):
+    chdb_store.command("CREATE TABLE IF NOT EXISTS counted_writes (x UInt8) ENGINE = Memory")
+    before = chdb_store.writes()
+    chdb_store.insert("counted_writes", [[1]], ["x"])
+    chdb_store.insert_columns("counted_writes", {"x": [2, 3]})
+    chdb_store.rows("SELECT count() FROM counted_writes")  # a read is not a write
+    assert chdb_store.writes() == before + 2

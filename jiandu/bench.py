@@ -398,20 +398,26 @@ class Bench:
         freeze_startup_heap()  # as `jiandu up` and `jiandu api` do once set up
         units = ["gd"] + [u["subject_id"] for u in self.units if u["payload"]["level"] in ("city", "county")][:40]
         shapes = [{}, {"group_by": "child"}, {"from": "2025-01-01", "to": "2025-07-01"}, {"group_by": "month"}]
-        timings = []
+        timings: list[tuple[float, dict]] = []
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                      headers={"Authorization": "Bearer bench-token"}, timeout=60) as client:
             for i in range(requests):
                 params = {"unit": units[i % len(units)], **shapes[i % len(shapes)]}
                 started = time.perf_counter()
                 response = await client.get("/v1/indicators", params=params)
-                timings.append((time.perf_counter() - started) * 1000)
+                timings.append(((time.perf_counter() - started) * 1000, params))
                 response.raise_for_status()
         server.should_exit = True
         thread.join(10)
-        timings.sort()
-        self.results["api_p50_ms"] = round(statistics.median(timings), 1)
-        self.results["api_p99_ms"] = round(timings[int(len(timings) * 0.99) - 1], 1)
+        timings.sort(key=lambda t: t[0])
+        ms = [t for t, _ in timings]
+        self.results["api_p50_ms"] = round(statistics.median(ms), 1)
+        self.results["api_p99_ms"] = round(ms[int(len(ms) * 0.99) - 1], 1)
+        # Which requests the p99 is made of (it is the third slowest of 200): the shape to look at
+        # when it moves.
+        slowest = ", ".join(f"{t:.0f} ms ({' '.join(f'{k}={v}' for k, v in params.items())})"
+                            for t, params in reversed(timings[-5:]))
+        print(f"⑥ 最慢的请求 slowest requests: {slowest}", file=sys.stderr, flush=True)
 
 
 def bench(events: int, as_json: bool, scale_to: int | None = None) -> int:

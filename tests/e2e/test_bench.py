@@ -23,6 +23,7 @@ def test_bench_prints_every_figure_as_the_last_json_line():
     assert figures["events"] == 3000
     assert all(isinstance(v, (int, float)) and v > 0 for v in figures.values())
     assert "①" in result.stderr  # progress is shown while it runs
+    assert "slowest requests: " in result.stderr and "unit=" in result.stderr  # what the p99 is made of
     scaled = json.loads(result.stdout.strip().splitlines()[-2])  # the grown ledger's figures
     assert scaled["scaled_events"] == 6000
     assert set(scaled) == {"scaled_events", "scaled_replay_events_per_s", "scaled_api_p50_ms",

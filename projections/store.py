@@ -62,9 +62,9 @@ class ClickHouseStore:
     def __init__(self, url: str):
         self.url = url
         self.embedded = url.startswith("chdb:")
-        # The data path, as one key for every URL naming it (`writes`).
+        # The data path, as one key for every URL naming it (`writes`; embedded stores only).
         self._path = os.path.realpath(url.removeprefix("chdb:").removeprefix("//").split("?")[0]) \
-            if self.embedded else None
+            if self.embedded else ""
         try:
             if self.embedded:
                 self._client = clickhouse_connect.get_client(dsn=url, settings=STORE_SETTINGS)
@@ -121,7 +121,7 @@ class ClickHouseStore:
         when that is all the writes it gets (chDB); None for a server, which others write to.
         A reader that remembers the number it read before a query knows, while the number is
         the same, that the query would answer the same."""
-        if not self.embedded or self._path is None:
+        if not self.embedded:
             return None
         with _WRITES_LOCK:
             return _WRITES[self._path]
@@ -133,7 +133,7 @@ class ClickHouseStore:
         try:
             yield
         finally:
-            if self._path is not None:
+            if self.embedded:
                 with _WRITES_LOCK:
                     _WRITES[self._path] += 1
 

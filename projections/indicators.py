@@ -273,8 +273,13 @@ class _Ctx:
         """(key expression, condition on unit and scope, family of daily rows) selecting the
         query's rows of a live fold table; the family's monthly rows are `family + MONTHLY`."""
         q, unit = self.q, _literal(self.q.unit)
-        if q.group_by == "level" and q.scope == "subtree":
-            return "scope_key", f"unit_id = {unit}", "level"
+        if q.scope == "subtree" and q.group_by != "child":
+            # The subtree's figures, whole, by month or by level: its rows by level. They sum
+            # the same facts as its rows by child (both families are written for every unit of
+            # the subtree, `AncestryTable`), in fewer rows: a unit has a few levels under it
+            # and often tens of children (a real 10M ledger's city, by month: 468 monthly
+            # count rows instead of 4,769; its counts 14.8 -> 8.8 ms, its items 15.2 -> 10.2).
+            return {"none": unit, "month": month, "level": "scope_key"}[q.group_by], f"unit_id = {unit}", "level"
         where = f"unit_id = {unit}" + (f" AND scope_key = {unit}" if q.scope == "self" else "")
         key = {"none": unit, "child": "scope_key", "month": month,
                "level": _literal(self.tree.get(q.unit).level)}[q.group_by]
@@ -308,7 +313,9 @@ class _Ctx:
 
         Over all time, by unit or by child, the all-time rows answer instead (`all_time_persons`)."""
         key, where, family = self.live_rows()
-        if self.q.from_ is None and self.q.to is None and family == "child" and self.q.group_by != "month":
+        q = self.q
+        by_level = q.group_by == "level" and q.scope == "subtree"  # all-time rows are by unit or child
+        if q.from_ is None and q.to is None and q.group_by != "month" and not by_level:
             return self.all_time_persons(store)
 
         def read(final: str) -> list[tuple]:

@@ -6,8 +6,8 @@ import asyncio
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -96,9 +96,11 @@ async def indicators(
     if result is None or tree is not known:
         readable(tree, principal, unit)
         result = await run_in_threadpool(ctx.indicators.compute, query, tree)
-    # Plain JSON data already: answered as is, without FastAPI's jsonable_encoder walking
-    # every value (a province by child, ~87 KB: 4.3 ms of the request).
-    return JSONResponse(result)
+    # Plain JSON data already: written by orjson as is, without FastAPI's jsonable_encoder
+    # walking every value (a province by child, ~87 KB: 4.3 ms of the request) or the standard
+    # library's encoder (a real 10M ledger's city by month, 173 KB: 1.15 ms; orjson 0.10 ms,
+    # the same bytes).
+    return Response(orjson.dumps(result), media_type="application/json")
 
 
 def _unit_out(tree: Hierarchy, unit_id: str) -> UnitOut:

@@ -72,6 +72,9 @@ def test_a_unit_registered_since_the_last_request_is_answered_under_the_new_hier
     own = asyncio.run(get(unit=prefix + "c4"))
     assert own.status_code == 200, own.text
     assert own.json()["rows"][0]["label"] == "另一新设市纪委"
+    # JSON in UTF-8 as written (labels readable in the raw body, not \u escapes)
+    assert own.headers["content-type"] == "application/json"
+    assert '"label":"另一新设市纪委"' in own.content.decode("utf-8")
 
 
 def test_the_hierarchy_is_asked_again_only_once_the_store_was_written(chdb_store, monkeypatch):

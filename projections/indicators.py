@@ -273,17 +273,17 @@ class _Ctx:
         """(key expression, condition on unit and scope, family of daily rows) selecting the
         query's rows of a live fold table; the family's monthly rows are `family + MONTHLY`."""
         q, unit = self.q, _literal(self.q.unit)
-        if q.scope == "subtree" and q.group_by != "child":
-            # The subtree's figures, whole, by month or by level: its rows by level. They sum
-            # the same facts as its rows by child (both families are written for every unit of
-            # the subtree, `AncestryTable`), in fewer rows: a unit has a few levels under it
-            # and often tens of children (a real 10M ledger's city, by month: 468 monthly
-            # count rows instead of 4,769; its counts 14.8 -> 8.8 ms, its items 15.2 -> 10.2).
-            return {"none": unit, "month": month, "level": "scope_key"}[q.group_by], f"unit_id = {unit}", "level"
+        # A subtree's figures, whole, by month or by level, come from its rows by level. They
+        # sum the same facts as its rows by child (both families are written for every unit of
+        # the subtree, `AncestryTable`), in fewer rows: a unit has a few levels under it and
+        # often tens of children (a real 10M ledger's city, by month: 468 monthly count rows
+        # instead of 4,769; its counts 14.8 -> 8.8 ms, its items 15.2 -> 10.2). By child, and
+        # a unit's own figures (its row by child), from its rows by child.
+        family = "child" if q.scope == "self" or q.group_by == "child" else "level"
         where = f"unit_id = {unit}" + (f" AND scope_key = {unit}" if q.scope == "self" else "")
-        key = {"none": unit, "child": "scope_key", "month": month,
-               "level": _literal(self.tree.get(q.unit).level)}[q.group_by]
-        return key, where, "child"
+        level = "scope_key" if family == "level" else _literal(self.tree.get(q.unit).level)
+        key = {"none": unit, "child": "scope_key", "month": month, "level": level}[q.group_by]
+        return key, where, family
 
     def live_counts(self) -> dict[str, dict[str, Any]]:
         """The additive counts as of now, summed from `daily`: its monthly rows for the

@@ -91,7 +91,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench(args.events, args.json, args.scale_to)
 
 
-def main(argv: list[str] | None = None) -> int:
+def glue_token_values(argv: list[str]) -> list[str]:
+    """Write `--token VALUE` as `--token=VALUE`, so a token starting with "-" is not read as an option."""
+    glued: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--token" and i + 1 < len(argv):
+            glued.append(f"--token={argv[i + 1]}")
+            i += 2
+        else:
+            glued.append(argv[i])
+            i += 1
+    return glued
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jiandu", description="监督 — 纪检监察报送统计平台")
     parser.add_argument("--data-dir", help="数据目录 (default $JIANDU_DATA_DIR or ./.jiandu)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     from jiandu.dashboards_cli import add_parser as add_dashboards_parser
 
     add_dashboards_parser(sub)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(glue_token_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -78,7 +78,9 @@ class Settings(BaseSettings):
         if not self.embedded_store:
             raise ValueError("生产模式必须设置 JIANDU_ADMIN_TOKEN (set JIANDU_ADMIN_TOKEN for a server store)")
         path.parent.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(32)
+        # The prefix keeps the token from starting with "-" (1 in 64 for bare urlsafe base64),
+        # which argparse would take for an option after `--token`.
+        token = f"jda_{secrets.token_urlsafe(32)}"
         path.write_text(token + "\n", encoding="utf-8")
         path.chmod(0o600)
         return token

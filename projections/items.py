@@ -86,9 +86,11 @@ def _marks(watermarks: str) -> str:
             f"toInt64(0), toInt64(0) FROM ({watermarks})")
 
 
-def with_monthly_rows(rows: str, monthly_only: bool = False) -> str:
-    """Item rows `rows` (COLUMNS) and each again under its month (families 'child:month',
-    'level:month'), summed by key (only those: `monthly_only`); a period's whole months read
+def with_monthly_rows(rows: str, monthly_only: bool = False, upto: str = "upto_seq") -> str:
+    """Item rows `rows` (COLUMNS, their source position named `upto`) and each again under its
+    month (families 'child:month', 'level:month'), summed by key (only those: `monthly_only`).
+    A monthly row's key is a function of its item rows' keys, so rows not yet summed by key
+    give the same sums as summed ones (a live fold's: `_rolled`). A period's whole months read
     the monthly rows. `day` becomes its month's first day, and so does a closed item's `due`,
     its `closed_day` keeping only whether it closed on time (NO_DAY: on time, NO_DUE: late;
     `closed_day <= due` reads the same). An open item keeps its `due` (whether it is overdue
@@ -98,11 +100,12 @@ def with_monthly_rows(rows: str, monthly_only: bool = False) -> str:
     closed = "monthly = 1 AND is_closed = 1"
     coarse_due = f"{closed} AND kind != 'suggestion'"
     grains, others = ("[1]", "[]") if monthly_only else ("[0, 1]", "[0]")
+    position = "upto_seq" if upto == "upto_seq" else f"{upto} AS upto_seq"
     return f"""
     SELECT unit_id, g_family AS family, scope_key, kind, g_day AS day, g_due AS due, is_closed,
            g_closed_day AS closed_day, method, max(upto_seq) AS upto_seq, sum(n) AS n, sum(pct) AS pct
     FROM (
-        SELECT unit_id, scope_key, kind, is_closed, method, upto_seq, n, pct,
+        SELECT unit_id, scope_key, kind, is_closed, method, {position}, n, pct,
                if(monthly = 1, concat(family, {MONTHLY!r}), family) AS g_family,
                if(monthly = 1, {month_start('day')}, day) AS g_day,
                if({coarse_due}, {month_start('due')}, due) AS g_due,
@@ -113,10 +116,10 @@ def with_monthly_rows(rows: str, monthly_only: bool = False) -> str:
     HAVING upto_seq > 0 OR n != 0 OR pct != 0"""
 
 
-def _fold_sql(states: str, watermarks: str | None = None) -> str:
-    """Item rows from signed states, under every unit whose subtree holds the item's unit on its
-    day (`rollup_sql`), plus each unit's (unit_id, top) from `watermarks` when given (a live
-    fold adds its watermark rows itself)."""
+def _rolled(states: str, watermarks: str | None = None) -> str:
+    """Item rows (KEY, upto, n, pct) from signed states, summed per unit, under every unit whose
+    subtree holds the item's unit on its day (`rollup_sql`), plus each unit's (unit_id, top)
+    from `watermarks` when given (a live fold adds its watermark rows itself)."""
     marks = "" if watermarks is None else f"""
         UNION ALL {_marks(watermarks)}"""
     per_unit = f"""
@@ -124,17 +127,23 @@ def _fold_sql(states: str, watermarks: str | None = None) -> str:
         FROM ({states})
         GROUP BY {STATE_COLUMNS}
         HAVING n != 0 OR pct != 0"""
+    return f"{rollup_sql(per_unit, 'kind, day, due, is_closed, closed_day, method, upto, n, pct')}{marks}"
+
+
+def _fold_sql(states: str, watermarks: str | None = None) -> str:
+    """Item rows (COLUMNS) from signed states and `watermarks` (`_rolled`), summed by key."""
     return f"""
     SELECT {KEY}, max(upto) AS upto_seq, sum(n) AS n, sum(pct) AS pct
-    FROM ({rollup_sql(per_unit, "kind, day, due, is_closed, closed_day, method, upto, n, pct")}{marks})
+    FROM ({_rolled(states, watermarks)})
     GROUP BY {KEY}
     HAVING upto_seq > 0 OR n != 0 OR pct != 0"""
 
 
-# Every touched item's state without the ranges' events (-1) and with them (+1).
-FOLD_SQL = with_monthly_rows(_fold_sql(
+# Every touched item's state without the ranges' events (-1) and with them (+1), its item and
+# monthly rows summed in one grouping (as `daily`'s live fold: one grouping fewer to plan).
+FOLD_SQL = with_monthly_rows(_rolled(
     state_sql(two_sided_sql(ITEM_TYPES, "target_id IN {t:Array(UUID)}", IN_RANGES, FIELDS), "{tz:String}"),
-    FOLD_WATERMARKS))
+    FOLD_WATERMARKS), upto="upto")
 MARKS_SQL = _marks(FOLD_WATERMARKS)  # a fold whose ranges touch no item
 
 

@@ -86,9 +86,9 @@ def _marks(watermarks: str) -> str:
             f"toInt64(0), toInt64(0) FROM ({watermarks})")
 
 
-def with_monthly_rows(rows: str, monthly_only: bool = False, upto: str = "upto_seq") -> str:
-    """Item rows `rows` (COLUMNS, their source position named `upto`) and each again under its
-    month (families 'child:month', 'level:month'), summed by key (only those: `monthly_only`).
+def with_monthly_rows(rows: str, monthly_only: bool = False) -> str:
+    """Item rows `rows` (COLUMNS) and each again under its month (families 'child:month',
+    'level:month'), summed by key (only those: `monthly_only`).
     A monthly row's key is a function of its item rows' keys, so rows not yet summed by key
     give the same sums as summed ones (a live fold's: `_rolled`). A period's whole months read
     the monthly rows. `day` becomes its month's first day, and so does a closed item's `due`,
@@ -100,12 +100,11 @@ def with_monthly_rows(rows: str, monthly_only: bool = False, upto: str = "upto_s
     closed = "monthly = 1 AND is_closed = 1"
     coarse_due = f"{closed} AND kind != 'suggestion'"
     grains, others = ("[1]", "[]") if monthly_only else ("[0, 1]", "[0]")
-    position = "upto_seq" if upto == "upto_seq" else f"{upto} AS upto_seq"
     return f"""
     SELECT unit_id, g_family AS family, scope_key, kind, g_day AS day, g_due AS due, is_closed,
            g_closed_day AS closed_day, method, max(upto_seq) AS upto_seq, sum(n) AS n, sum(pct) AS pct
     FROM (
-        SELECT unit_id, scope_key, kind, is_closed, method, {position}, n, pct,
+        SELECT unit_id, scope_key, kind, is_closed, method, upto_seq, n, pct,
                if(monthly = 1, concat(family, {MONTHLY!r}), family) AS g_family,
                if(monthly = 1, {month_start('day')}, day) AS g_day,
                if({coarse_due}, {month_start('due')}, due) AS g_due,
@@ -117,23 +116,23 @@ def with_monthly_rows(rows: str, monthly_only: bool = False, upto: str = "upto_s
 
 
 def _rolled(states: str, watermarks: str | None = None) -> str:
-    """Item rows (KEY, upto, n, pct) from signed states, summed per unit, under every unit whose
-    subtree holds the item's unit on its day (`rollup_sql`), plus each unit's (unit_id, top)
-    from `watermarks` when given (a live fold adds its watermark rows itself)."""
+    """Item rows (COLUMNS, not yet summed by key) from signed states, summed per unit, under
+    every unit whose subtree holds the item's unit on its day (`rollup_sql`), plus each unit's
+    (unit_id, top) from `watermarks` when given (a live fold adds its watermark rows itself)."""
     marks = "" if watermarks is None else f"""
         UNION ALL {_marks(watermarks)}"""
     per_unit = f"""
-        SELECT {STATE_COLUMNS}, toUInt64(0) AS upto, sum(toInt64(side)) AS n, sum(side * pct) AS pct
+        SELECT {STATE_COLUMNS}, toUInt64(0) AS upto_seq, sum(toInt64(side)) AS n, sum(side * pct) AS pct
         FROM ({states})
         GROUP BY {STATE_COLUMNS}
         HAVING n != 0 OR pct != 0"""
-    return f"{rollup_sql(per_unit, 'kind, day, due, is_closed, closed_day, method, upto, n, pct')}{marks}"
+    return f"{rollup_sql(per_unit, 'kind, day, due, is_closed, closed_day, method, upto_seq, n, pct')}{marks}"
 
 
 def _fold_sql(states: str, watermarks: str | None = None) -> str:
     """Item rows (COLUMNS) from signed states and `watermarks` (`_rolled`), summed by key."""
     return f"""
-    SELECT {KEY}, max(upto) AS upto_seq, sum(n) AS n, sum(pct) AS pct
+    SELECT {KEY}, max(upto_seq) AS upto_seq, sum(n) AS n, sum(pct) AS pct
     FROM ({_rolled(states, watermarks)})
     GROUP BY {KEY}
     HAVING upto_seq > 0 OR n != 0 OR pct != 0"""
@@ -143,7 +142,7 @@ def _fold_sql(states: str, watermarks: str | None = None) -> str:
 # monthly rows summed in one grouping (as `daily`'s live fold: one grouping fewer to plan).
 FOLD_SQL = with_monthly_rows(_rolled(
     state_sql(two_sided_sql(ITEM_TYPES, "target_id IN {t:Array(UUID)}", IN_RANGES, FIELDS), "{tz:String}"),
-    FOLD_WATERMARKS), upto="upto")
+    FOLD_WATERMARKS))
 MARKS_SQL = _marks(FOLD_WATERMARKS)  # a fold whose ranges touch no item
 
 

@@ -54,6 +54,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chdb_server(args: argparse.Namespace) -> int:
+    from jiandu.chdb_server import serve
+
+    serve(_settings(args).data_dir / "clickhouse", args.host, args.port)
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from jiandu.submit import submit_file
 
@@ -125,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "api":
             p.add_argument("--api-port", type=int)
         p.set_defaults(func=func)
+
+    chs = sub.add_parser("chdb-server", help="serve the data dir's chDB over ClickHouse's HTTP interface "
+                                            "(the worker/API split on one machine without a ClickHouse server)")
+    chs.add_argument("--data-dir")
+    chs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: no authentication)")
+    chs.add_argument("--port", type=int, default=8123)
+    chs.set_defaults(func=cmd_chdb_server)
 
     submit = sub.add_parser("submit", help="submit events from a JSONL / CSV / XLSX file")
     submit.add_argument("file")

@@ -189,14 +189,20 @@ class Platform:
         self.settings.runtime_path.write_text(json.dumps(info), encoding="utf-8")
 
     def _banner(self, bootstrap: str, port: int) -> None:
+        """What runs where: `up` runs every part; `worker` and `api` one each."""
         url = f"http://{self.settings.api_host}:{port}"
-        print(f"""
-监督 jiandu 已启动 (running, embedded)
+        role = ("embedded" if self.with_api and self.with_worker and self.settings.embedded_store
+                else "+".join(part for part, on in (("api", self.with_api), ("worker", self.with_worker)) if on))
+        api = f"""
   页面 dashboard   {url}/
-  接口 API docs    {url}/docs
+  接口 API docs    {url}/docs""" if self.with_api else ""
+        token = f"""
+  管理令牌 admin token: {self.settings.admin_token_path if not self.settings.admin_token else "$JIANDU_ADMIN_TOKEN"}""" \
+            if self.with_api else ""
+        print(f"""
+监督 jiandu 已启动 (running, {role}){api}
   消息队列 broker  {bootstrap}{" (embedded Tansu)" if self.broker else ""}
-  分析库 store     {self.settings.store_url}
-  管理令牌 admin token: {self.settings.admin_token_path if not self.settings.admin_token else "$JIANDU_ADMIN_TOKEN"}
+  分析库 store     {self.settings.store_url}{token}
 按 Ctrl-C 停止 (Ctrl-C to stop)""", flush=True)
 
 

@@ -1,0 +1,153 @@
+"""The production split (DESIGN §4): `jiandu migrate`, then `jiandu worker` and `jiandu api` as
+separate processes, against an external broker and one ClickHouse over HTTP, answer exactly
+as the embedded `jiandu up` does for the same events.
+
+No ClickHouse server runs here, so the shared store is `jiandu chdb-server`: chDB (ClickHouse's
+engine) holding the data path in its own process and serving ClickHouse's HTTP interface. The
+worker and the API reach it as they would reach a server (`JIANDU_CLICKHOUSE_URL=http://…`),
+through clickhouse-connect's HTTP client: the server code paths, not the embedded ones.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import clickhouse_connect
+import httpx
+import pytest
+
+from jiandu.bench import UNFOLDED
+from jiandu.broker import free_port
+from producers.simulate import Workload, build_province
+from tests.harness import ROOT, Up, jiandu_cmd
+
+ADMIN_TOKEN = "split-test-admin-token-0123456789"
+# The workload spans two days from 2025-01-01: all time, by child, by month, and its first day
+# (`to` is exclusive).
+SHAPES = ({}, {"group_by": "child"}, {"group_by": "month"}, {"from": "2025-01-01", "to": "2025-01-02"})
+
+
+def _events() -> tuple[list[dict], list[dict]]:
+    """The demo province's units, then a realistic workload over them with a few retractions
+    (corrections take the two-sided fold paths)."""
+    units = build_province()
+    events = Workload(units).next_batch(3_000)
+    retracted = [e for e in events if e["type"] == "petition_received"][:5]
+    events += [{"event_id": str(uuid.uuid4()), "type": "event_retracted", "unit_id": e["unit_id"],
+                "subject_id": e["subject_id"], "occurred_at": e["occurred_at"],
+                "payload": {"retracts": e["event_id"], "reason": "录入错误"}} for e in retracted]
+    return units, events
+
+
+class Split:
+    """`jiandu chdb-server`, `jiandu migrate`, `jiandu worker` and `jiandu api`, each its own process."""
+
+    def __init__(self, work: Path, bootstrap: str):
+        self.store_port, self.api_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.api_port}"
+        self.store_url = f"http://127.0.0.1:{self.store_port}"
+        work.mkdir(parents=True, exist_ok=True)
+        self.work, self.procs = work, {}
+        self.env = {**os.environ, "JIANDU_DATA_DIR": str(work), "JIANDU_CLICKHOUSE_URL": self.store_url,
+                    "JIANDU_KAFKA_BOOTSTRAP": bootstrap, "JIANDU_ADMIN_TOKEN": ADMIN_TOKEN,
+                    "JIANDU_API_PORT": str(self.api_port)}
+        self._start("chdb-server", "--port", str(self.store_port), env={**self.env, "JIANDU_CLICKHOUSE_URL": ""})
+        self._wait(lambda: httpx.get(self.store_url + "/ping", timeout=2).status_code == 200, "chdb-server")
+        migrate = subprocess.run(jiandu_cmd("migrate"), env=self.env, cwd=ROOT, capture_output=True, text=True,
+                                 timeout=120)
+        assert migrate.returncode == 0, migrate.stderr
+        self._start("worker")
+        self._start("api")
+        self._wait(lambda: httpx.get(self.url + "/readyz", timeout=2).status_code == 200, "api")
+
+    def _start(self, verb: str, *args: str, env: dict | None = None) -> None:
+        log = open(self.work / f"{verb}.log", "ab")  # noqa: SIM115 - the child holds it
+        self.procs[verb] = subprocess.Popen(jiandu_cmd(verb, *args), stdout=log, stderr=subprocess.STDOUT,
+                                            env=env or self.env, cwd=ROOT)
+
+    def _wait(self, ready, what: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for verb, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{verb} exited {proc.returncode}: {self.log(verb)}")
+            try:
+                if ready():
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{what} not ready: {self.log(what)}")
+
+    def log(self, verb: str) -> str:
+        return (self.work / f"{verb}.log").read_text(errors="replace")[-3000:] if verb in self.procs else ""
+
+    def post(self, events: list[dict]) -> None:
+        response = httpx.post(self.url + "/v1/events", json={"events": events},
+                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120)
+        assert response.status_code == 202, response.text
+
+    def wait_folded(self, events: int, timeout: float = 180) -> None:
+        """Until the shared store holds `events` ledger rows and both folds have caught up."""
+        client = clickhouse_connect.get_client(dsn=self.store_url)
+        try:
+            self._wait(lambda: client.command("SELECT count() FROM ledger") == events
+                       and client.command(UNFOLDED) == 0, "worker", timeout)
+        finally:
+            client.close()
+
+    def indicators(self, unit: str, **params) -> dict:
+        response = httpx.get(self.url + "/v1/indicators", params={"unit": unit, **params},
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60)
+        response.raise_for_status()
+        return response.json()["rows"]
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs.values()):  # the store last
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+
+
+@pytest.fixture
+def split(tmp_path, broker):
+    s = Split(tmp_path / "split", broker.bootstrap)
+    yield s
+    s.stop()
+
+
+def test_worker_and_api_as_separate_processes_answer_as_up(split, tmp_path):
+    units, events = _events()
+    split.post(units)
+    for i in range(0, len(events), 500):
+        split.post(events[i:i + 500])
+    split.wait_folded(len(units) + len(events))
+    assert "(running, worker)" in split.log("worker") and "(running, api)" in split.log("api")
+
+    up = Up(tmp_path / "up").wait_ready()
+    try:
+        response = up.post(units)
+        assert response.status_code == 202, response.text
+        for i in range(0, len(events), 500):
+            assert up.post(events[i:i + 500]).status_code == 202
+        province = units[0]["subject_id"]
+        expected = split.indicators(province)
+        assert expected[0]["indicators"]["petitions.received"] > 0  # the workload reached the figures
+        deadline = time.monotonic() + 120
+        while up.indicators(province).json()["rows"] != expected:
+            assert time.monotonic() < deadline, "jiandu up never reached the split's province figures"
+            time.sleep(0.3)
+        children = [u["subject_id"] for u in units if u["payload"].get("parent_id") == province]
+        for unit in [province, *children[:3]]:
+            for shape in SHAPES:
+                assert up.indicators(unit, **shape).json()["rows"] == split.indicators(unit, **shape), (unit, shape)
+    finally:
+        up.stop()

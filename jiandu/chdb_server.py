@@ -11,7 +11,8 @@ What it serves:
 - `GET /ping` and `GET /`: "Ok.".
 - `POST /`: the SQL in the `query` parameter, the body, or both (the body follows the
   parameter); `param_<name>` values for `{name:Type}` placeholders; every other unknown
-  parameter is a setting for that query. Results in the format the SQL names, else
+  parameter is a setting for that query. Parameters may also come as the fields of a
+  `multipart/form-data` body (long ones do). Results in the format the SQL names, else
   `default_format`, else TabSeparated.
 - Inserts: `INSERT … FORMAT <fmt>` in `query` or at the start of the body, the rows in the
   body after it, plain, chunked, or
@@ -33,6 +34,8 @@ import sys
 import tempfile
 import threading
 import zlib
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -76,6 +79,19 @@ def decompress(data: bytes, encoding: str) -> bytes:
     if encoding == "deflate":
         return zlib.decompress(data)
     raise ValueError(f"不支持的压缩 (unsupported Content-Encoding): {encoding}")
+
+
+def form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The fields of a `multipart/form-data` body (clickhouse-connect sends the query and its
+    parameters this way when they are too long for a URL)."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename() is not None:
+            raise ValueError("Code: 48. DB::Exception: 不支持外部数据 (external data is not supported). (NOT_IMPLEMENTED)")
+        fields[name] = part.get_payload(decode=True).decode()
+    return fields
 
 
 class Engine:
@@ -167,6 +183,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _query(self, url, body: bytes) -> None:
         query = dict(parse_qsl(url.query, keep_blank_values=True))
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            try:
+                query.update(form_fields(content_type, body))  # long parameters come as form fields
+            except Exception as exc:  # noqa: BLE001 - a bad form is the client's error, in words
+                self._error(400, str(exc))
+                return
+            body = b""
         sql, data = query.get("query", ""), None
         head = None if sql else _INSERT_HEAD.match(body)
         if sql and body and _INSERT.match(sql) and _TRAILING_FORMAT.search(sql):

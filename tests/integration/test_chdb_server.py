@@ -49,6 +49,9 @@ def test_clickhouse_connect_round_trip(server):
                         parameters={"u": ["b'c", "a"]}).result_rows
     assert rows == [("a", 1, ["x"]), ("b'c", 2, [])]
     assert client.command("SELECT sum(n) FROM rt") == 3
+    many = ["a", *(f"unit-{i:05d}" for i in range(5_000))]  # too long for a URL: sent as a form
+    assert client.query("SELECT count() FROM rt WHERE unit IN {u:Array(String)}",
+                        parameters={"u": many}).result_rows == [(1,)]
     with pytest.raises(DatabaseError, match="Code: 60"):
         client.query("SELECT * FROM no_such_table")
 

@@ -20,10 +20,16 @@ import clickhouse_connect
 import httpx
 import pytest
 
+from domain.decode import decode_batch
 from jiandu.bench import UNFOLDED
 from jiandu.broker import free_port
+from jiandu.settings import TOPIC
+from producers.outbox import Outbox
+from producers.publisher import KafkaPublisher
+from producers.service import Submitter
 from producers.simulate import Workload, build_province
-from tests.harness import ROOT, Up, jiandu_cmd
+from tests.harness import ROOT, Up, jiandu_cmd, small_province
+from tests.workloads import counting_workload
 
 ADMIN_TOKEN = "split-test-admin-token-0123456789"
 # The workload spans two days from 2025-01-01: all time, by child, by month, and its first day
@@ -55,16 +61,22 @@ class Split:
         self.env = {**os.environ, "JIANDU_DATA_DIR": str(work), "JIANDU_CLICKHOUSE_URL": self.store_url,
                     "JIANDU_KAFKA_BOOTSTRAP": bootstrap, "JIANDU_ADMIN_TOKEN": ADMIN_TOKEN,
                     "JIANDU_API_PORT": str(self.api_port)}
-        self._start("chdb-server", "--port", str(self.store_port), env={**self.env, "JIANDU_CLICKHOUSE_URL": ""})
+        self.start("chdb-server", "--port", str(self.store_port), env={**self.env, "JIANDU_CLICKHOUSE_URL": ""})
         self._wait(lambda: httpx.get(self.store_url + "/ping", timeout=2).status_code == 200, "chdb-server")
         migrate = subprocess.run(jiandu_cmd("migrate"), env=self.env, cwd=ROOT, capture_output=True, text=True,
                                  timeout=120)
         assert migrate.returncode == 0, migrate.stderr
-        self._start("worker")
-        self._start("api")
+        self.start("worker")
+        self.start("api")
         self._wait(lambda: httpx.get(self.url + "/readyz", timeout=2).status_code == 200, "api")
 
-    def _start(self, verb: str, *args: str, env: dict | None = None) -> None:
+    def stop_one(self, verb: str) -> None:
+        """kill -9 `verb`'s process."""
+        proc = self.procs.pop(verb)
+        proc.kill()
+        proc.wait(10)
+
+    def start(self, verb: str, *args: str, env: dict | None = None) -> None:
         log = open(self.work / f"{verb}.log", "ab")  # noqa: SIM115 - the child holds it
         self.procs[verb] = subprocess.Popen(jiandu_cmd(verb, *args), stdout=log, stderr=subprocess.STDOUT,
                                             env=env or self.env, cwd=ROOT)
@@ -84,7 +96,8 @@ class Split:
         raise TimeoutError(f"{what} not ready: {self.log(what)}")
 
     def log(self, verb: str) -> str:
-        return (self.work / f"{verb}.log").read_text(errors="replace")[-3000:] if verb in self.procs else ""
+        path = self.work / f"{verb}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def post(self, events: list[dict]) -> None:
         response = httpx.post(self.url + "/v1/events", json={"events": events},
@@ -93,10 +106,14 @@ class Split:
 
     def wait_folded(self, events: int, timeout: float = 180) -> None:
         """Until the shared store holds `events` ledger rows and both folds have caught up."""
+        self._wait(lambda: self.store("SELECT count() FROM ledger") == events
+                   and self.store(UNFOLDED) == 0, "worker", timeout)
+
+    def store(self, sql: str):
+        """One value from the shared store, as any client of the server reads it."""
         client = clickhouse_connect.get_client(dsn=self.store_url)
         try:
-            self._wait(lambda: client.command("SELECT count() FROM ledger") == events
-                       and client.command(UNFOLDED) == 0, "worker", timeout)
+            return client.command(sql)
         finally:
             client.close()
 
@@ -151,3 +168,39 @@ def test_worker_and_api_as_separate_processes_answer_as_up(split, tmp_path):
                 assert up.indicators(unit, **shape).json()["rows"] == split.indicators(unit, **shape), (unit, shape)
     finally:
         up.stop()
+
+
+def test_split_worker_killed_mid_ingest_loses_and_doubles_nothing(split, broker):
+    """kill -9 of the worker alone, in the middle of a backlog, while the API keeps running: a
+    restarted worker folds every event once, through the server store's paths (its known ids
+    and chain heads read back over HTTP)."""
+    units = small_province()
+    split.post(units)
+    split.wait_folded(len(units))
+    split.stop_one("worker")  # a backlog waits in the broker, so the kill lands mid-way
+    events, expected = counting_workload(150_000, seed=11)
+    submitter = Submitter(Outbox(split.work / "publisher.sqlite"), KafkaPublisher(broker.bootstrap, TOPIC), 4)
+    for i in range(0, len(events), 10_000):
+        submitter.submit(decode_batch(events[i:i + 10_000]), "test")
+    submitter.publisher.close()
+    total = len(units) + len(events)
+    client = clickhouse_connect.get_client(dsn=split.store_url)
+    try:
+        split.start("worker")
+        deadline = time.monotonic() + 120
+        while client.command("SELECT count() FROM ledger") == len(units):  # until its first write lands
+            assert time.monotonic() < deadline, split.log("worker")
+            time.sleep(0.01)
+        split.stop_one("worker")
+        killed_at = client.command("SELECT count() FROM ledger")
+    finally:
+        client.close()
+    print(f"\nkilled the worker with {killed_at:,} of {total:,} events in the ledger")
+    assert len(units) < killed_at < total  # killed mid-way: some written, some not
+    split.start("worker")
+
+    split.wait_folded(total)
+    assert split.store("SELECT uniqExact(event_id) FROM ledger") == total
+    totals = split.indicators("p")[0]["indicators"]
+    wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
+    assert not wrong, f"figures differ (got, expected): {wrong}"

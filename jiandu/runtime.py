@@ -33,6 +33,7 @@ from projections.indicators import IndicatorService
 from projections.ledger import ClickHouseLedger
 from projections.store import ClickHouseStore
 from projections.tokens import TokenStore
+from projections.worker_pause import PauseWatch
 from streams.app import create_app as create_worker
 from streams.ingest import Ingestor, Outcome
 
@@ -93,25 +94,30 @@ class Platform:
         write_store = ClickHouseStore(s.store_url)
         await asyncio.to_thread(write_store.migrate)
         read_store = ClickHouseStore(s.store_url)
-        outbox = Outbox(s.outbox_path)
-        publisher = KafkaPublisher(
-            bootstrap, TOPIC, ensure_topics=lambda: ensure_topics(bootstrap, s.partitions, timeout_s=3))
-        relay = OutboxRelay(outbox, publisher, ClickHouseLedger(read_store).finished_batches)
-        if self.broker is not None and self.with_api:
-            relay.forget_broker()  # a fresh memory broker holds nothing we published before
-        submitter = Submitter(outbox, publisher, s.partitions)
+        publisher = relay = submitter = None
+        if self.with_api:  # the outbox belongs to the process that accepts (a worker alone never
+            # opens it: two processes of one data dir setting up its journal at once failed)
+            outbox = Outbox(s.outbox_path)
+            publisher = KafkaPublisher(
+                bootstrap, TOPIC, ensure_topics=lambda: ensure_topics(bootstrap, s.partitions, timeout_s=3))
+            relay = OutboxRelay(outbox, publisher, ClickHouseLedger(read_store).finished_batches)
+            if self.broker is not None:
+                relay.forget_broker()  # a fresh memory broker holds nothing we published before
+            submitter = Submitter(outbox, publisher, s.partitions)
 
-        worker = None
+        worker = watch = None
         if self.with_worker:
             ingestor = Ingestor(ClickHouseLedger(write_store, s.timezone))
             await asyncio.to_thread(ingestor.load)
+            if not self.with_api and not s.embedded_store:  # replays run in other processes
+                watch = PauseWatch(ClickHouseStore(s.store_url), ingestor.paused)
+                await asyncio.to_thread(watch.start)
             worker = create_worker(s, bootstrap, ingestor, self.stats.record)
             await worker.start()
             self.worker_ready = True
 
         hierarchy = HierarchySource(read_store)
-        tasks = ([asyncio.create_task(self._relay_loop(relay), name="relay")]
-                 if self.with_api else [])  # the outbox belongs to the process that accepts
+        tasks = [asyncio.create_task(self._relay_loop(relay), name="relay")] if relay is not None else []
         server = None
         port = s.api_port or free_port()
         if self.with_api:
@@ -156,7 +162,11 @@ class Platform:
             if worker is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(worker.stop(), 10)
-            publisher.close()
+            if watch is not None:
+                await asyncio.to_thread(watch.stop)
+                watch.store.close()
+            if publisher is not None:
+                publisher.close()
             write_store.close()
             read_store.close()
 

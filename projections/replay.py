@@ -16,6 +16,7 @@ from projections.ancestry import AncestryTable
 from projections.daily import DailyFolds
 from projections.items import ItemFolds
 from projections.store import ClickHouseStore
+from projections.worker_pause import workers_paused
 
 MAX_BUCKETS = 16  # slices of the ledger, for the progress bar
 BUCKET_ROWS = 2_500_000  # rows per slice: fewer slices scan the ledger fewer times; smaller ones bound memory
@@ -98,7 +99,17 @@ def checksum(store: ClickHouseStore, table: str, kind: str | None = None) -> str
 def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str | None = None,
            progress: Callable[[int, int], None] | None = None, timezone: str = "Asia/Shanghai"
            ) -> dict[str, str]:
-    """Rebuild every projection; swap atomically unless `into` names a separate table prefix."""
+    """Rebuild every projection; swap atomically unless `into` names a separate table prefix.
+    On a server store a worker of another process pauses meanwhile (`workers_paused`); the
+    caller pauses its own (`ClickHouseStore.exclusive`)."""
+    if store.embedded:
+        return _replay(store, as_of, into, progress, timezone)
+    with workers_paused(store):
+        return _replay(store, as_of, into, progress, timezone)
+
+
+def _replay(store: ClickHouseStore, as_of: dt.datetime | None, into: str | None,
+            progress: Callable[[int, int], None] | None, timezone: str) -> dict[str, str]:
     sums = {}
     cutoff = ""
     if as_of is not None:

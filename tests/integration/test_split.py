@@ -204,3 +204,79 @@ def test_split_worker_killed_mid_ingest_loses_and_doubles_nothing(split, broker)
     totals = split.indicators("p")[0]["indicators"]
     wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
     assert not wrong, f"figures differ (got, expected): {wrong}"
+
+
+def test_split_replay_through_the_api_while_the_worker_ingests(split, broker):
+    """A replay asked of the API process while the worker, another process, keeps writing:
+    afterwards the live tables are what a replay of the whole ledger gives."""
+    import threading
+
+    units = small_province()
+    split.post(units)
+    split.wait_folded(len(units))
+    events, expected = counting_workload(60_000, seed=13)
+    done = threading.Event()
+
+    def publish() -> None:
+        submitter = Submitter(Outbox(split.work / "publisher.sqlite"), KafkaPublisher(broker.bootstrap, TOPIC), 4)
+        for i in range(0, len(events), 2_000):
+            submitter.submit(decode_batch(events[i:i + 2_000]), "test")
+            time.sleep(0.05)
+        submitter.publisher.close()
+        done.set()
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    response = httpx.post(split.url + "/v1/audit/replay", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                          timeout=300)
+    assert response.status_code == 200, response.text
+    during = split.store("SELECT count() FROM ledger")
+    thread.join()
+    print(f"\nreplayed with {during:,} of {len(units) + len(events):,} events in the ledger")
+    split.wait_folded(len(units) + len(events))
+    totals = split.indicators("p")[0]["indicators"]
+    wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
+    assert not wrong, f"figures differ (got, expected): {wrong}"
+
+
+def test_split_worker_holds_for_a_replay_and_resumes_when_its_lease_runs_out(split):
+    """A replay request that is never renewed (its process died): the worker writes nothing
+    while the request is live, then goes on by itself."""
+    from projections.store import ClickHouseStore
+    from projections.worker_pause import LEASE_S, PAUSED, REQUEST, _latest, _record
+
+    units = small_province()
+    split.post(units)
+    split.wait_folded(len(units))
+    store = ClickHouseStore(split.store_url)
+    try:
+        _record(store, REQUEST, "a-replay-that-died")
+        split._wait(lambda: _latest(store).get(PAUSED, ("",))[0] == "a-replay-that-died", "worker")
+        asked = time.monotonic()
+        events, expected = counting_workload(2_000, seed=17)
+        split.post(events)
+        time.sleep(3)
+        assert split.store("SELECT count() FROM ledger") == len(units)  # held: nothing written
+        split.wait_folded(len(units) + len(events), timeout=LEASE_S + 60)
+        assert time.monotonic() - asked < LEASE_S + 30
+        assert _latest(store)[PAUSED][0] == ""
+    finally:
+        store.close()
+    assert split.indicators("p")[0]["indicators"]["petitions.received"] == expected["petitions.received"]
+
+
+def test_split_replay_with_the_worker_stopped_goes_ahead(split):
+    """No worker has been heard from for ALIVE_WITHIN_S: nothing writes, so nothing to wait for."""
+    from projections.worker_pause import ALIVE_WITHIN_S
+
+    units = small_province()
+    split.post(units)
+    split.wait_folded(len(units))
+    split.stop_one("worker")
+    time.sleep(ALIVE_WITHIN_S)
+    started = time.monotonic()
+    response = httpx.post(split.url + "/v1/audit/replay", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                          timeout=300)
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 60  # not the ten minutes it would wait for a live worker
+    assert set(response.json()["checksums"]) == {"facts", "daily", "items"}

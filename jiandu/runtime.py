@@ -110,7 +110,7 @@ class Platform:
             ingestor = Ingestor(ClickHouseLedger(write_store, s.timezone))
             await asyncio.to_thread(ingestor.load)
             if not self.with_api and not s.embedded_store:  # replays run in other processes
-                watch = PauseWatch(ClickHouseStore(s.store_url), ingestor.paused)
+                watch = PauseWatch(ClickHouseStore(s.store_url), ingestor.paused, s.worker_id or "worker")
                 await asyncio.to_thread(watch.start)
             worker = create_worker(s, bootstrap, ingestor, self.stats.record)
             await worker.start()

@@ -6,16 +6,16 @@ the live tables meanwhile is gone after the swap (the split, a replay through th
 In one process the replay pauses its own ingestor (`ClickHouseStore.exclusive`). A worker in
 another process is asked through the store, in `projection_settings`:
 
-- the worker (`PauseWatch`, a thread of `jiandu worker`) records `worker.alive` every few
-  seconds, and checks for a live `replay.request`;
+- each worker (`PauseWatch`, a thread of `jiandu worker`) records `worker.alive.<its id>`
+  every few seconds, and checks for a live `replay.request`;
 - a replay (`workers_paused`) records `replay.request` = its id, renews it while it runs (a
   lease: a request not renewed for LEASE_S is over, so a replay that died pauses no one for
-  long), and waits until the worker records `replay.paused` = that id. The worker does so
-  once it has projected what it wrote and holds further writes (`Ingestor.paused`);
+  long), and waits until every live worker has recorded `replay.paused.<its id>` = that id.
+  A worker does so once it has projected what it wrote and holds further writes
+  (`Ingestor.paused`);
 - when the replay ends it records an empty request, and the worker goes on.
 
-A replay that finds no live worker (no `worker.alive` for ALIVE_WITHIN_S) goes ahead: nothing
-is writing. `jiandu up` runs its worker in the replaying process and pauses it there.
+A worker not heard from for ALIVE_WITHIN_S is not running: with none, a replay goes ahead. `jiandu up` runs its worker in the replaying process and pauses it there.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from projections.store import ClickHouseStore, StoreUnavailable
 
 log = logging.getLogger("jiandu.worker")
 
-REQUEST, PAUSED, ALIVE = "replay.request", "replay.paused", "worker.alive"
+REQUEST, PAUSED, ALIVE = "replay.request", "replay.paused.", "worker.alive."  # the last two + a worker's id
 HEARTBEAT_S = 2.0  # how often a worker says it is alive and looks for a request
 LEASE_S = 30.0  # a request not renewed for this long is over
 ACK_TIMEOUT_S = 600.0  # a worker finishes the batch it is on (a catch-up may take minutes)
@@ -44,16 +44,23 @@ def _record(store: ClickHouseStore, name: str, value: str) -> None:
 
 
 def _latest(store: ClickHouseStore) -> dict[str, tuple[str, float]]:
-    """Each of REQUEST, PAUSED, ALIVE as (latest value, seconds since it was recorded)."""
+    """REQUEST and each worker's PAUSED and ALIVE, as (latest value, seconds since recorded)."""
     rows = store.rows("SELECT name, argMax(value, set_at), dateDiff('millisecond', max(set_at), now64(3)) / 1000 "
-                      "FROM projection_settings WHERE name IN {n:Array(String)} GROUP BY name",
-                      {"n": [REQUEST, PAUSED, ALIVE]})
+                      "FROM projection_settings WHERE name = {r:String} OR startsWith(name, {p:String}) "
+                      "OR startsWith(name, {a:String}) GROUP BY name", {"r": REQUEST, "p": PAUSED, "a": ALIVE})
     return {name: (value, float(age)) for name, value, age in rows}
+
+
+def _unpaused(latest: dict[str, tuple[str, float]], request: str) -> list[str]:
+    """The live workers (heard from within ALIVE_WITHIN_S) that have not paused for `request`."""
+    alive = [name.removeprefix(ALIVE) for name, (_, age) in latest.items()
+             if name.startswith(ALIVE) and age < ALIVE_WITHIN_S]
+    return [worker for worker in alive if latest.get(PAUSED + worker, ("", 0.0))[0] != request]
 
 
 @contextlib.contextmanager
 def workers_paused(store: ClickHouseStore, ack_timeout_s: float = ACK_TIMEOUT_S) -> Iterator[None]:
-    """Hold while a replay runs: a live worker of another process has paused until it ends."""
+    """Hold while a replay runs: every live worker of another process has paused until it ends."""
     request = uuid.uuid4().hex
     _record(store, REQUEST, request)
     stop = threading.Event()
@@ -66,17 +73,11 @@ def workers_paused(store: ClickHouseStore, ack_timeout_s: float = ACK_TIMEOUT_S)
     renewer.start()
     try:
         deadline = time.monotonic() + ack_timeout_s
-        while True:
-            latest = _latest(store)
-            if latest.get(PAUSED, ("", 0.0))[0] == request:
-                break
-            alive = latest.get(ALIVE, ("", float("inf")))[1] < ALIVE_WITHIN_S
-            if not alive:
-                break  # no worker is running: nothing writes meanwhile
+        while unpaused := _unpaused(_latest(store), request):  # none running: nothing writes
             if time.monotonic() > deadline:
-                raise StoreUnavailable(f"工作进程 {ack_timeout_s:.0f} 秒内未暂停 (the running worker did not pause "
-                                       "for the replay): a replay beside a writing worker would lose its writes; "
-                                       "retry, or stop `jiandu worker` first")
+                raise StoreUnavailable(f"工作进程 {ack_timeout_s:.0f} 秒内未暂停 (workers that did not pause for the "
+                                       f"replay: {', '.join(unpaused)}): a replay beside a writing worker would lose "
+                                       "its writes; retry, or stop them first")
             time.sleep(HEARTBEAT_S / 4)
         yield
     finally:
@@ -89,8 +90,10 @@ class PauseWatch:
     """The worker's side: a thread that says the worker is alive and, while a replay asks,
     holds the ingestor paused (`pause`, a context manager)."""
 
-    def __init__(self, store: ClickHouseStore, pause: Callable[[], contextlib.AbstractContextManager]):
+    def __init__(self, store: ClickHouseStore, pause: Callable[[], contextlib.AbstractContextManager],
+                 worker_id: str):
         self.store, self.pause = store, pause
+        self.alive, self.paused = ALIVE + worker_id, PAUSED + worker_id
         self._stop = threading.Event()
         self._checked = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pause-watch", daemon=True)
@@ -108,7 +111,7 @@ class PauseWatch:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                _record(self.store, ALIVE, "")
+                _record(self.store, self.alive, "")
                 request, age = _latest(self.store).get(REQUEST, ("", float("inf")))
                 self._checked.set()
                 if request and age < LEASE_S:
@@ -122,12 +125,12 @@ class PauseWatch:
         """Paused until the replay `request` is over (released, or its lease ran out)."""
         log.warning("重放进行中，暂停写入 (a replay is running: ingest paused)")
         with self.pause():
-            _record(self.store, PAUSED, request)
+            _record(self.store, self.paused, request)
             while not self._stop.is_set():
-                _record(self.store, ALIVE, "")
+                _record(self.store, self.alive, "")
                 current, age = _latest(self.store).get(REQUEST, ("", float("inf")))
                 if current != request or age >= LEASE_S:
                     break
                 self._stop.wait(HEARTBEAT_S / 4)
-            _record(self.store, PAUSED, "")
+            _record(self.store, self.paused, "")
         log.warning("重放结束，继续写入 (replay over: ingest resumed)")

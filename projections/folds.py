@@ -78,6 +78,14 @@ def recorded(store: ClickHouseStore, names: list[str]) -> dict[str, str]:
                            "WHERE name IN {n:Array(String)} GROUP BY name", {"n": names}))
 
 
+def record(store: ClickHouseStore, name: str, value: str) -> None:
+    """Record a projection setting's new value, later than its last by at least 1 ms, so
+    `recorded` never sees a tie."""
+    store.command("INSERT INTO projection_settings (name, value, set_at) SELECT {n:String}, {v:String}, "
+                  "greatest(now64(3), (SELECT max(set_at) FROM projection_settings WHERE name = {n:String}) "
+                  "+ toIntervalMillisecond(1))", {"n": name, "v": value})
+
+
 def slice_watermarks(as_of: dt.datetime) -> str:
     """Each unit's last seq recorded at or before `as_of` (a rebuild's source positions), in
     the rebuild's slice {part} 0 only. Read from `facts`, what the rebuild folds, not from the
@@ -272,8 +280,4 @@ class Folds:
         return recorded(self.store, [f"{self.kind}.{name}"]).get(f"{self.kind}.{name}")
 
     def _record(self, name: str, value: str) -> None:
-        # Later than the last value by at least 1 ms, so `_setting` never sees a tie.
-        self.store.command(
-            "INSERT INTO projection_settings (name, value, set_at) SELECT {n:String}, {v:String}, "
-            "greatest(now64(3), (SELECT max(set_at) FROM projection_settings WHERE name = {n:String}) "
-            "+ toIntervalMillisecond(1))", {"n": f"{self.kind}.{name}", "v": value})
+        record(self.store, f"{self.kind}.{name}", value)

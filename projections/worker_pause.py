@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
+from projections.folds import record  # later than the name's last value: a release is the latest
 from projections.store import ClickHouseStore, StoreUnavailable
 
 log = logging.getLogger("jiandu.worker")
@@ -36,11 +37,6 @@ HEARTBEAT_S = 2.0  # how often a worker says it is alive and looks for a request
 LEASE_S = 30.0  # a request not renewed for this long is over
 ACK_TIMEOUT_S = 600.0  # a worker finishes the batch it is on (a catch-up may take minutes)
 ALIVE_WITHIN_S = 5 * HEARTBEAT_S  # a worker heard from this recently is running
-
-
-def _record(store: ClickHouseStore, name: str, value: str) -> None:
-    store.command("INSERT INTO projection_settings (name, value) VALUES ({n:String}, {v:String})",
-                  {"n": name, "v": value})
 
 
 def _latest(store: ClickHouseStore) -> dict[str, tuple[str, float]]:
@@ -62,12 +58,12 @@ def _unpaused(latest: dict[str, tuple[str, float]], request: str) -> list[str]:
 def workers_paused(store: ClickHouseStore, ack_timeout_s: float = ACK_TIMEOUT_S) -> Iterator[None]:
     """Hold while a replay runs: every live worker of another process has paused until it ends."""
     request = uuid.uuid4().hex
-    _record(store, REQUEST, request)
+    record(store, REQUEST, request)
     stop = threading.Event()
 
     def renew() -> None:
         while not stop.wait(LEASE_S / 3):
-            _record(store, REQUEST, request)
+            record(store, REQUEST, request)
 
     renewer = threading.Thread(target=renew, name="replay-lease", daemon=True)
     renewer.start()
@@ -83,7 +79,7 @@ def workers_paused(store: ClickHouseStore, ack_timeout_s: float = ACK_TIMEOUT_S)
     finally:
         stop.set()
         renewer.join()
-        _record(store, REQUEST, "")
+        record(store, REQUEST, "")
 
 
 class PauseWatch:
@@ -111,7 +107,7 @@ class PauseWatch:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                _record(self.store, self.alive, "")
+                record(self.store, self.alive, "")
                 request, age = _latest(self.store).get(REQUEST, ("", float("inf")))
                 self._checked.set()
                 if request and age < LEASE_S:
@@ -125,12 +121,12 @@ class PauseWatch:
         """Paused until the replay `request` is over (released, or its lease ran out)."""
         log.warning("重放进行中，暂停写入 (a replay is running: ingest paused)")
         with self.pause():
-            _record(self.store, self.paused, request)
+            record(self.store, self.paused, request)
             while not self._stop.is_set():
-                _record(self.store, self.alive, "")
+                record(self.store, self.alive, "")
                 current, age = _latest(self.store).get(REQUEST, ("", float("inf")))
                 if current != request or age >= LEASE_S:
                     break
                 self._stop.wait(HEARTBEAT_S / 4)
-            _record(self.store, self.paused, "")
+            record(self.store, self.paused, "")
         log.warning("重放结束，继续写入 (replay over: ingest resumed)")

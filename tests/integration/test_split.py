@@ -242,15 +242,16 @@ def test_split_replay_through_the_api_while_the_worker_ingests(split, broker):
 def test_split_worker_holds_for_a_replay_and_resumes_when_its_lease_runs_out(split):
     """A replay request that is never renewed (its process died): the worker writes nothing
     while the request is live, then goes on by itself."""
+    from projections.folds import record
     from projections.store import ClickHouseStore
-    from projections.worker_pause import LEASE_S, PAUSED, REQUEST, _latest, _record
+    from projections.worker_pause import LEASE_S, PAUSED, REQUEST, _latest
 
     units = small_province()
     split.post(units)
     split.wait_folded(len(units))
     store = ClickHouseStore(split.store_url)
     try:
-        _record(store, REQUEST, "a-replay-that-died")
+        record(store, REQUEST, "a-replay-that-died")
         def paused() -> list[str]:
             return [value for name, (value, _) in _latest(store).items() if name.startswith(PAUSED)]
 

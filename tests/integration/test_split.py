@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import clickhouse_connect
@@ -166,6 +167,28 @@ def test_worker_and_api_as_separate_processes_answer_as_up(split, tmp_path):
         for unit in [province, *children[:3]]:
             for shape in SHAPES:
                 assert up.indicators(unit, **shape).json()["rows"] == split.indicators(unit, **shape), (unit, shape)
+
+        # A county moves to another city: the worker rebuilds its folds under the new
+        # hierarchy, and the API, another process, answers with it.
+        source, target = children[:2]
+        counties = Counter(e["unit_id"] for e in events)
+        moved = max((u["subject_id"] for u in units if u["payload"].get("parent_id") == source), key=counties.__getitem__)
+        move = {"event_id": str(uuid.uuid4()), "type": "unit_moved", "unit_id": moved, "subject_id": moved,
+                "occurred_at": "2025-01-03T09:00:00+08:00", "payload": {"parent_id": target, "effective_from": "2024-12-01"}}
+        before = split.indicators(province, group_by="child")
+        split.post([move])
+        assert up.post([move]).status_code == 202
+        split._wait(lambda: split.indicators(province, group_by="child") != before, "worker")
+        deadline = time.monotonic() + 120
+        while up.indicators(province, group_by="child").json()["rows"] != split.indicators(province, group_by="child"):
+            assert time.monotonic() < deadline, "jiandu up never reached the split's figures after the move"
+            time.sleep(0.3)
+        for unit in (province, source, target):
+            for shape in SHAPES:
+                assert up.indicators(unit, **shape).json()["rows"] == split.indicators(unit, **shape), (unit, shape)
+        verify = httpx.get(split.url + "/v1/audit/verify", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                           timeout=120).json()
+        assert verify["ok"] and verify["rows"] == len(units) + len(events) + 1, verify
     finally:
         up.stop()
 

@@ -94,9 +94,10 @@ class Platform:
         write_store = ClickHouseStore(s.store_url)
         await asyncio.to_thread(write_store.migrate)
         read_store = ClickHouseStore(s.store_url)
+        # The outbox belongs to the process that accepts. A worker alone never opens it: the
+        # split's worker and API on one data dir, setting up its journal at once, failed.
         publisher = relay = submitter = None
-        if self.with_api:  # the outbox belongs to the process that accepts (a worker alone never
-            # opens it: two processes of one data dir setting up its journal at once failed)
+        if self.with_api:
             outbox = Outbox(s.outbox_path)
             publisher = KafkaPublisher(
                 bootstrap, TOPIC, ensure_topics=lambda: ensure_topics(bootstrap, s.partitions, timeout_s=3))

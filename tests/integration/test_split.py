@@ -62,14 +62,18 @@ class Split:
         self.env = {**os.environ, "JIANDU_DATA_DIR": str(work), "JIANDU_CLICKHOUSE_URL": self.store_url,
                     "JIANDU_KAFKA_BOOTSTRAP": bootstrap, "JIANDU_ADMIN_TOKEN": ADMIN_TOKEN,
                     "JIANDU_API_PORT": str(self.api_port)}
-        self.start("chdb-server", "--port", str(self.store_port), env={**self.env, "JIANDU_CLICKHOUSE_URL": ""})
-        self._wait(lambda: httpx.get(self.store_url + "/ping", timeout=2).status_code == 200, "chdb-server")
-        migrate = subprocess.run(jiandu_cmd("migrate"), env=self.env, cwd=ROOT, capture_output=True, text=True,
-                                 timeout=120)
-        assert migrate.returncode == 0, migrate.stderr
-        self.start("worker")
-        self.start("api")
-        self._wait(lambda: httpx.get(self.url + "/readyz", timeout=2).status_code == 200, "api")
+        try:
+            self.start("chdb-server", "--port", str(self.store_port), env={**self.env, "JIANDU_CLICKHOUSE_URL": ""})
+            self._wait(lambda: httpx.get(self.store_url + "/ping", timeout=2).status_code == 200, "chdb-server")
+            migrate = subprocess.run(jiandu_cmd("migrate"), env=self.env, cwd=ROOT, capture_output=True, text=True,
+                                     timeout=120)
+            assert migrate.returncode == 0, migrate.stderr
+            self.start("worker")
+            self.start("api")
+            self._wait(lambda: httpx.get(self.url + "/readyz", timeout=2).status_code == 200, "api")
+        except BaseException:
+            self.stop()  # a part that failed to start leaves none of the others running
+            raise
 
     def stop_one(self, verb: str) -> None:
         """kill -9 `verb`'s process."""

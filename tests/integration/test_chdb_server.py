@@ -26,14 +26,18 @@ def server(tmp_path_factory):
                             env={**os.environ, "JIANDU_DATA_DIR": str(work)}, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, (work / "server.log").read_text()
-        try:
-            if httpx.get(url + "/ping", timeout=2).text == "Ok.\n":
-                break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, "chdb-server never answered /ping"
-            time.sleep(0.2)
+    try:
+        while True:
+            assert proc.poll() is None, (work / "server.log").read_text()
+            try:
+                if httpx.get(url + "/ping", timeout=2).text == "Ok.\n":
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "chdb-server never answered /ping"
+                time.sleep(0.2)
+    except BaseException:
+        proc.kill()
+        raise
     yield url
     proc.terminate()
     assert proc.wait(30) == 0  # SIGTERM stops it cleanly

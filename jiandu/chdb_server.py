@@ -15,8 +15,8 @@ What it serves:
   `multipart/form-data` body (long ones do). Results in the format the SQL names, else
   `default_format`, else TabSeparated.
 - Inserts: `INSERT … FORMAT <fmt>` in `query` or at the start of the body, the rows in the
-  body after it, plain, chunked, or
-  compressed (lz4, zstd, gzip, deflate), as clickhouse-connect sends them.
+  body after it, plain, chunked, or compressed (lz4, zstd, gzip, deflate), as
+  clickhouse-connect sends them.
 - Errors: HTTP 500, the ClickHouse message as the body, its code in
   `X-ClickHouse-Exception-Code`.
 

@@ -7,6 +7,7 @@ the same checksums.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import uuid
@@ -102,9 +103,7 @@ def replay(store: ClickHouseStore, as_of: dt.datetime | None = None, into: str |
     """Rebuild every projection; swap atomically unless `into` names a separate table prefix.
     On a server store a worker of another process pauses meanwhile (`workers_paused`); the
     caller pauses its own (`ClickHouseStore.exclusive`)."""
-    if store.embedded:
-        return _replay(store, as_of, into, progress, timezone)
-    with workers_paused(store):
+    with contextlib.nullcontext() if store.embedded else workers_paused(store):
         return _replay(store, as_of, into, progress, timezone)
 
 

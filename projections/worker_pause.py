@@ -109,7 +109,6 @@ class PauseWatch:
             try:
                 record(self.store, self.alive, "")
                 request, age = _latest(self.store).get(REQUEST, ("", float("inf")))
-                self._checked.set()
                 if request and age < LEASE_S:
                     self._hold(request)
             except Exception as exc:  # noqa: BLE001 - the store may be down for a while
@@ -121,6 +120,7 @@ class PauseWatch:
         """Paused until the replay `request` is over (released, or its lease ran out)."""
         log.warning("重放进行中，暂停写入 (a replay is running: ingest paused)")
         with self.pause():
+            self._checked.set()  # a worker starting now writes after this replay, not before
             record(self.store, self.paused, request)
             while not self._stop.is_set():
                 record(self.store, self.alive, "")

@@ -64,13 +64,13 @@ class Split:
                     "JIANDU_API_PORT": str(self.api_port)}
         try:
             self.start("chdb-server", "--port", str(self.store_port), env={**self.env, "JIANDU_CLICKHOUSE_URL": ""})
-            self._wait(lambda: httpx.get(self.store_url + "/ping", timeout=2).status_code == 200, "chdb-server")
+            self.wait_until(lambda: httpx.get(self.store_url + "/ping", timeout=2).status_code == 200, "chdb-server")
             migrate = subprocess.run(jiandu_cmd("migrate"), env=self.env, cwd=ROOT, capture_output=True, text=True,
                                      timeout=120)
             assert migrate.returncode == 0, migrate.stderr
             self.start("worker")
             self.start("api")
-            self._wait(lambda: httpx.get(self.url + "/readyz", timeout=2).status_code == 200, "api")
+            self.wait_until(lambda: httpx.get(self.url + "/readyz", timeout=2).status_code == 200, "api")
         except BaseException:
             self.stop()  # a part that failed to start leaves none of the others running
             raise
@@ -86,7 +86,7 @@ class Split:
         self.procs[verb] = subprocess.Popen(jiandu_cmd(verb, *args), stdout=log, stderr=subprocess.STDOUT,
                                             env=env or self.env, cwd=ROOT)
 
-    def _wait(self, ready, what: str, timeout: float = 90) -> None:
+    def wait_until(self, ready, what: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for verb, proc in self.procs.items():
@@ -111,7 +111,7 @@ class Split:
 
     def wait_folded(self, events: int, timeout: float = 180) -> None:
         """Until the shared store holds `events` ledger rows and both folds have caught up."""
-        self._wait(lambda: self.store("SELECT count() FROM ledger") == events
+        self.wait_until(lambda: self.store("SELECT count() FROM ledger") == events
                    and self.store(UNFOLDED) == 0, "worker", timeout)
 
     def store(self, sql: str):
@@ -122,7 +122,7 @@ class Split:
         finally:
             client.close()
 
-    def indicators(self, unit: str, **params) -> dict:
+    def indicators(self, unit: str, **params) -> list[dict]:
         response = httpx.get(self.url + "/v1/indicators", params={"unit": unit, **params},
                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60)
         response.raise_for_status()
@@ -182,7 +182,7 @@ def test_worker_and_api_as_separate_processes_answer_as_up(split, tmp_path):
         before = split.indicators(province, group_by="child")
         split.post([move])
         assert up.post([move]).status_code == 202
-        split._wait(lambda: split.indicators(province, group_by="child") != before, "worker")
+        split.wait_until(lambda: split.indicators(province, group_by="child") != before, "worker")
         deadline = time.monotonic() + 120
         while up.indicators(province, group_by="child").json()["rows"] != split.indicators(province, group_by="child"):
             assert time.monotonic() < deadline, "jiandu up never reached the split's figures after the move"
@@ -282,7 +282,7 @@ def test_split_worker_holds_for_a_replay_and_resumes_when_its_lease_runs_out(spl
         def paused() -> list[str]:
             return [value for name, (value, _) in _latest(store).items() if name.startswith(PAUSED)]
 
-        split._wait(lambda: paused() == ["a-replay-that-died"], "worker")
+        split.wait_until(lambda: paused() == ["a-replay-that-died"], "worker")
         asked = time.monotonic()
         events, expected = counting_workload(2_000, seed=17)
         split.post(events)

@@ -56,6 +56,9 @@ def test_clickhouse_connect_round_trip(server):
     many = ["a", *(f"unit-{i:05d}" for i in range(5_000))]  # too long for a URL: sent as a form
     assert client.query("SELECT count() FROM rt WHERE unit IN {u:Array(String)}",
                         parameters={"u": many}).result_rows == [(1,)]
+    # A command binds its parameters in the URL, however long (a fold over ~1,600 units: >64 KiB).
+    units = [f"gd.c{i:02d}.k{i:03d}.t{i:04d}.{'x' * 40}" for i in range(3_000)]
+    assert client.command("SELECT length({u:Array(String)})", parameters={"u": units}) == 3_000
     with pytest.raises(DatabaseError, match="Code: 60"):
         client.query("SELECT * FROM no_such_table")
 

@@ -75,6 +75,10 @@ class Ingestor:
         self._pending_corrections = False
         self._behind = False  # a projection failed midway
         self._projecting = threading.Lock()  # one projection or catch-up at a time
+        # One write at a time: a write chains onto the heads and checks the ids as they were
+        # when it began. Two at once (a restarted worker's, beside the old one's still held
+        # by a replay) would both chain onto one head and both store the same events.
+        self._writing = threading.Lock()
         self._appending = threading.Lock()  # a ledger append and its pending keys, together
         store = getattr(ledger, "store", None)
         if store is not None:  # a replay rebuilds from the ledger: no pending rows then
@@ -123,7 +127,7 @@ class Ingestor:
 
     def write(self, deliveries: Iterable[Delivery]) -> Outcome:
         """Validate, dedupe and chain a list of deliveries, then write them in one insert."""
-        with gc_paused():  # tens of thousands of short-lived objects: see domain.gcpause
+        with self._writing, gc_paused():  # tens of thousands of short-lived objects: see domain.gcpause
             return self._write(deliveries)
 
     def project(self) -> None:

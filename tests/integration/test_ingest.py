@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import pytest
@@ -85,6 +87,24 @@ def test_chain_links_every_unit_from_genesis_without_gaps(ledger):
         for r in chain:
             assert r["prev_hash"] == prev and r["hash"] == link_hash(prev, r)
             prev = r["hash"]
+
+
+def test_two_writes_at_once_run_one_after_the_other(ledger):
+    """A worker started again (`streams.app.Worker`) writes the records the old app was still
+    writing, held by a replay: the second write must see the first's events and heads."""
+    ingestor = Ingestor(ledger)
+    ingestor.load()
+    same = _delivery([petition("u1", f"s{i}") for i in range(5)])
+    outcomes = []
+    with ingestor.paused():
+        writers = [threading.Thread(target=lambda: outcomes.append(ingestor.write([same]))) for _ in range(2)]
+        for writer in writers:
+            writer.start()
+            time.sleep(0.3)  # each has read the heads and the known ids, or waits to
+    for writer in writers:
+        writer.join(30)
+    assert sorted((o.stored, o.duplicates) for o in outcomes) == [(0, 5), (5, 0)]
+    assert [r["seq"] for r in _rows(ledger)] == [1, 2, 3, 4, 5]
 
 
 def test_recorded_at_rises_within_each_unit_even_when_the_clock_stands_or_goes_back(ledger):

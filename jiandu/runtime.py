@@ -34,7 +34,7 @@ from projections.ledger import ClickHouseLedger
 from projections.store import ClickHouseStore
 from projections.tokens import TokenStore
 from projections.worker_pause import PauseWatch
-from streams.app import create_app as create_worker
+from streams.app import Worker
 from streams.ingest import Ingestor, Outcome
 
 log = logging.getLogger("jiandu")
@@ -113,7 +113,7 @@ class Platform:
             if not self.with_api and not s.embedded_store:  # replays run in other processes
                 watch = PauseWatch(ClickHouseStore(s.store_url), ingestor.paused, s.worker_id or "worker")
                 await asyncio.to_thread(watch.start)
-            worker = create_worker(s, bootstrap, ingestor, self.stats.record)
+            worker = Worker(s, bootstrap, ingestor, self.stats.record)
             await worker.start()
             self.worker_ready = True
 
@@ -165,7 +165,6 @@ class Platform:
                     await asyncio.wait_for(worker.stop(), 10)
             if watch is not None:
                 await asyncio.to_thread(watch.stop)
-                watch.store.close()
             if publisher is not None:
                 publisher.close()
             write_store.close()

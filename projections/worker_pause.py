@@ -84,7 +84,7 @@ def workers_paused(store: ClickHouseStore, ack_timeout_s: float = ACK_TIMEOUT_S)
 
 class PauseWatch:
     """The worker's side: a thread that says the worker is alive and, while a replay asks,
-    holds the ingestor paused (`pause`, a context manager)."""
+    holds the ingestor paused (`pause`, a context manager). It owns `store`: `stop` closes it."""
 
     def __init__(self, store: ClickHouseStore, pause: Callable[[], contextlib.AbstractContextManager],
                  worker_id: str):
@@ -103,6 +103,7 @@ class PauseWatch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(30)
+        self.store.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

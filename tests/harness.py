@@ -54,6 +54,7 @@ class Up:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
+        self.stop()  # a test that fails here must not leave its process running
         raise TimeoutError(f"jiandu up not ready: {self.log()}")
 
     @property

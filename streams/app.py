@@ -195,9 +195,12 @@ class Worker:
             try:
                 await self.app.stop()
                 await self._start_app()
-                self.restarts += 1
             except Exception as exc:  # noqa: BLE001 - the broker may be away: try again later
-                log.error("重新启动失败 (restart failed): %s", exc)
+                log.error("重新启动失败，%.0f 秒后重试 (restart failed, trying again in %.0f s): %s",
+                          self.rejoin_within_s, self.rejoin_within_s, exc)
+                out_since = time.monotonic()
+                continue
+            self.restarts += 1
             joined, out_since = False, None
 
 

@@ -60,6 +60,15 @@ def test_a_worker_held_past_the_max_poll_interval_rejoins_and_folds_every_event_
 
     async def scenario() -> None:
         worker = Worker(settings, broker.bootstrap, ingestor, max_poll_interval_s=3, rejoin_within_s=3)
+        start_app, attempts = worker._start_app, []
+
+        async def first_restart_fails() -> None:  # as when the broker is away at that moment
+            attempts.append(1)
+            if len(attempts) == 2:
+                raise ConnectionError("broker away")
+            await start_app()
+
+        worker._start_app = first_restart_fails
         await worker.start()
         try:
             await asyncio.to_thread(publisher.publish, [b.record for b in prepare(decode_batch(units), "test", 4)])
@@ -81,11 +90,13 @@ def test_a_worker_held_past_the_max_poll_interval_rejoins_and_folds_every_event_
                                             "test", 4)]
             await asyncio.to_thread(publisher.publish, backlog)
             # Out of the group after 3 s without a fetch (faust's buffer is full), and back:
-            # started again after 3 s out. Its first write waits behind the old app's.
+            # started again after 3 s out (a failed start tried again 3 s later). Its first
+            # write waits behind the old app's.
             await _until(lambda: not _in_group(worker.app), 60, "the consumer to leave its group")
             await _until(lambda: _in_group(worker.app), 60, "the worker to be back in its group")
             await asyncio.sleep(3)
             assert _ledger(chdb_store, prefix)["rows"] == len(units)  # still held: nothing written
+            assert (len(attempts), worker.restarts) == (3, 1)
             release.set()
             holder.join(30)
             await _until(lambda: _ledger(chdb_store, prefix)["facts"] >= expected, 120, "every event folded")

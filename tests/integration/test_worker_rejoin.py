@@ -19,6 +19,7 @@ from streams.app import Worker, _in_group
 from streams.ingest import Ingestor
 from tests.integration.test_daily import assert_live_equals_recomputed
 from tests.integration.test_indicator_properties import _province
+from tests.integration.test_overlap import _facts_and_ledger
 
 # A backlog of one-unit records, published at once: one fetch brings more records than the
 # stream's buffer (64) has room for, and the fetcher waits for room instead of fetching.
@@ -29,13 +30,6 @@ def _petitions(unit: str, n: int) -> list[dict]:
     return [{"event_id": str(uuid.uuid4()), "type": "petition_received", "unit_id": unit,
              "subject_id": f"s{uuid.uuid4().hex[:12]}", "occurred_at": "2024-03-01T10:00:00+08:00",
              "payload": {"channel": "letter", "category": "accusation"}} for _ in range(n)]
-
-
-def _ledger(store, prefix: str) -> dict[str, int]:
-    rows = store.rows("SELECT count(), uniqExact(event_id), (SELECT count() FROM facts WHERE unit_id LIKE {p:String}) "
-                      "FROM ledger WHERE unit_id LIKE {p:String}", {"p": prefix + "%"})
-    total, distinct, facts = rows[0]
-    return {"rows": total, "distinct": distinct, "facts": facts}
 
 
 async def _until(check, timeout: float, what: str):
@@ -72,7 +66,7 @@ def test_a_worker_held_past_the_max_poll_interval_rejoins_and_folds_every_event_
         await worker.start()
         try:
             await asyncio.to_thread(publisher.publish, [b.record for b in prepare(decode_batch(units), "test", 4)])
-            await _until(lambda: _ledger(chdb_store, prefix)["facts"] == len(units), 60, "the units")
+            await _until(lambda: _facts_and_ledger(chdb_store, prefix)[0] == len(units), 60, "the units")
             assert _in_group(worker.app)
 
             release, held = threading.Event(), threading.Event()
@@ -95,17 +89,19 @@ def test_a_worker_held_past_the_max_poll_interval_rejoins_and_folds_every_event_
             await _until(lambda: not _in_group(worker.app), 60, "the consumer to leave its group")
             await _until(lambda: _in_group(worker.app), 60, "the worker to be back in its group")
             await asyncio.sleep(3)
-            assert _ledger(chdb_store, prefix)["rows"] == len(units)  # still held: nothing written
+            assert _facts_and_ledger(chdb_store, prefix)[1] == len(units)  # still held: nothing written
             assert (len(attempts), worker.restarts) == (3, 1)
             release.set()
             holder.join(30)
-            await _until(lambda: _ledger(chdb_store, prefix)["facts"] >= expected, 120, "every event folded")
+            await _until(lambda: _facts_and_ledger(chdb_store, prefix)[0] >= expected, 120, "every event folded")
         finally:
             await worker.stop()
             publisher.close()
 
     asyncio.run(scenario())
-    assert _ledger(chdb_store, prefix) == {"rows": expected, "distinct": expected, "facts": expected}
+    assert _facts_and_ledger(chdb_store, prefix) == (expected, expected)
+    distinct = chdb_store.scalar("SELECT uniqExact(event_id) FROM ledger WHERE unit_id LIKE {p:String}", {"p": prefix + "%"})
+    assert distinct == expected
     seqs = chdb_store.rows("SELECT unit_id, count(), max(seq), uniqExact(seq) FROM ledger "
                            "WHERE unit_id LIKE {p:String} GROUP BY unit_id", {"p": prefix + "%"})
     assert all(n == top == distinct for _, n, top, distinct in seqs), seqs  # one chain a unit, no fork

@@ -17,6 +17,7 @@ from producers.service import prepare
 from projections.ledger import ClickHouseLedger
 from streams.app import Worker, _in_group
 from streams.ingest import Ingestor
+from tests.harness import event
 from tests.integration.test_daily import assert_live_equals_recomputed
 from tests.integration.test_indicator_properties import _province
 from tests.integration.test_overlap import _facts_and_ledger
@@ -27,9 +28,8 @@ RECORDS, PER_RECORD = 300, 4
 
 
 def _petitions(unit: str, n: int) -> list[dict]:
-    return [{"event_id": str(uuid.uuid4()), "type": "petition_received", "unit_id": unit,
-             "subject_id": f"s{uuid.uuid4().hex[:12]}", "occurred_at": "2024-03-01T10:00:00+08:00",
-             "payload": {"channel": "letter", "category": "accusation"}} for _ in range(n)]
+    return [event("petition_received", unit, f"s{uuid.uuid4().hex[:12]}", {"channel": "letter", "category": "accusation"})
+            for _ in range(n)]
 
 
 async def _until(check, timeout: float, what: str):

@@ -390,7 +390,6 @@ class Bench:
         await warm_app(app)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
-        server.install_signal_handlers = lambda: None
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -39,6 +40,11 @@ from streams.ingest import Ingestor, Outcome
 
 log = logging.getLogger("jiandu")
 RELAY_INTERVAL_S = 1.0
+# A stop asked for (SIGINT, SIGTERM) ends the process within this, cleanly or not: leaving
+# at any point is what a kill -9 does, which every path is built to survive (README,
+# "Nothing lost"). A second signal leaves at once.
+STOP_WITHIN_S = 90
+FORCED_EXIT = 3
 
 
 @dataclass
@@ -136,7 +142,10 @@ class Platform:
             except Exception as exc:  # noqa: BLE001 - a slower first request is no reason not to start
                 log.warning("预热失败 (warm-up failed, the first request will do it): %s", exc)
             server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM
+            # We own SIGINT and SIGTERM (`run_foreground`). uvicorn takes them over while it serves
+            # and raises them again as it ends, so one Ctrl-C reached `_stop_asked` twice: the
+            # second time is "leave now".
+            server.capture_signals = contextlib.nullcontext
             tasks.append(asyncio.create_task(server.serve(), name="api"))
         if self.demo:
             from jiandu.demo import run_demo
@@ -216,12 +225,31 @@ class Platform:
 按 Ctrl-C 停止 (Ctrl-C to stop)""", flush=True)
 
 
+def _stop_asked(platform: Platform) -> None:
+    """Stop cleanly, and leave anyway if that has not happened within STOP_WITHIN_S (a worker
+    that never stopped on SIGTERM was seen once, its event loop idle, with no cause found);
+    asked a second time, leave now."""
+    if platform.stopping.is_set():
+        _leave_now("再次收到停止信号，立即退出 (asked to stop again: leaving now)")
+    platform.request_stop()
+    timer = threading.Timer(STOP_WITHIN_S, _leave_now, args=(
+        f"{STOP_WITHIN_S} 秒内未能停止，强制退出 (not stopped within {STOP_WITHIN_S} s: leaving now)",))
+    timer.daemon = True
+    timer.start()
+
+
+def _leave_now(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(FORCED_EXIT)
+
+
 def run_foreground(platform: Platform) -> int:
     """Run until SIGINT/SIGTERM; stop everything cleanly."""
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, platform.request_stop)
+            loop.add_signal_handler(sig, _stop_asked, platform)
         await platform.run()
 
     level = os.environ.get("JIANDU_LOG_LEVEL", "WARNING").upper()

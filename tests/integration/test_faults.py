@@ -156,3 +156,31 @@ def test_full_disk_answers_503_and_recovers_without_losing_acknowledged_events(t
             up.stop()
         subprocess.run(["umount", "-l", str(mount)], check=False)
         shutil.rmtree(mount, ignore_errors=True)
+
+
+def test_a_second_ctrl_c_leaves_at_once(tmp_path):
+    """Ctrl-C stops cleanly; asked again while that runs, the process leaves at once, as a
+    kill -9 would (every path survives one), and its broker goes with it."""
+    import json
+    import socket
+
+    from jiandu.runtime import FORCED_EXIT
+
+    up = Up(tmp_path / "data").wait_ready()
+    host, port = json.loads((tmp_path / "data" / "runtime.json").read_text())["kafka_bootstrap"].split(":")
+    # Both arrive together, before a clean stop (under a second when idle) could end: sent while
+    # the process is stopped, and two different signals, which the kernel does not merge.
+    up.proc.send_signal(signal.SIGSTOP)
+    up.proc.send_signal(signal.SIGINT)
+    up.proc.send_signal(signal.SIGTERM)
+    up.proc.send_signal(signal.SIGCONT)
+    assert up.proc.wait(30) == FORCED_EXIT, up.log()
+    assert "立即退出" in up.log()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except OSError:
+            break  # nothing listens there any more
+        assert time.monotonic() < deadline, "the embedded broker outlived jiandu up"
+        time.sleep(0.2)

@@ -23,6 +23,7 @@ T = TypeVar("T")
 RECORDS_PER_WRITE = 32  # Kafka records (≤ 2,000 events each) folded into one ledger insert
 WRITE_WITHIN_S = 0.05
 FETCH_MAX_WAIT_MS = 50
+SOLE_CHECK_S = 0.5  # how often a worker holding off (`_until_sole_writer`) looks again
 
 # faust hard-codes fetch_max_wait_ms=1500 and Tansu holds an empty fetch for the whole wait
 # instead of answering when data arrives, so every event waited ~0.75 s on average (measured
@@ -77,14 +78,19 @@ def create_app(settings: Settings, bootstrap: str, ingestor: Ingestor,
         # Partitions (and so units) may have moved here from another worker: its chain heads
         # are in the ledger, not in our memory.
         ingestor.stale = True
+        _take_assignment(app, assigned, settings)
+
+    async def _hold_on_revocation(app: faust.App, revoked, **kwargs) -> None:  # noqa: ANN001
+        app.jiandu_sole = False  # until the next assignment says otherwise
 
     # mode keeps a signal's receivers on the App class, not on the app: connected strongly, the
     # handler (and the ingestor it holds, with its known event ids, 8 bytes an event) outlived
     # the app, in every process that builds more than one (the bench's 10M run: its replay began
     # at 903 MB resident after the end-to-end phase, 747 without the leak). Connected weakly and
     # held by the app, it goes with the app.
-    app.jiandu_handlers = [_reload_on_assignment]
+    app.jiandu_handlers = [_reload_on_assignment, _hold_on_revocation]
     app.on_partitions_assigned.connect(_reload_on_assignment, weak=True)
+    app.on_partitions_revoked.connect(_hold_on_revocation, weak=True)
 
     @app.agent(events_topic, name="ingest")
     async def ingest(stream: faust.Stream) -> None:
@@ -93,8 +99,11 @@ def create_app(settings: Settings, bootstrap: str, ingestor: Ingestor,
         projecting: asyncio.Task | None = None
         try:
             async for batch in stream.take_events(RECORDS_PER_WRITE, within=WRITE_WITHIN_S):
+                _hold_acks(batch, True)  # until it is written (faust acks a batch it hands out when it stops)
+                await _until_sole_writer(app)
                 deliveries = [Delivery(e.value, e.message.partition, e.message.offset) for e in batch]
                 outcome = await _write_until_done(ingestor, deliveries)
+                _hold_acks(batch, False)
                 for reject in outcome.rejected:
                     await dlq_topic.send(key=reject["unit_id"].encode() or None,
                                          value=json.dumps(reject, default=str, ensure_ascii=False).encode())
@@ -102,11 +111,31 @@ def create_app(settings: Settings, bootstrap: str, ingestor: Ingestor,
                     await projecting
                 projecting = asyncio.create_task(_project_until_done(ingestor, outcome, on_outcome))
         finally:
-            if projecting is not None:  # stopping: let the last projection land (it is in a thread)
+            # Stopping (agents stop before the consumer leaves the group): let the write and the
+            # projection in flight land first, each in a thread, so that no other worker takes
+            # these partitions over while they are still arriving in the store.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.to_thread(ingestor.wait_idle, 30), 31)
+            if projecting is not None:
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(asyncio.shield(projecting), 30)
 
     return app
+
+
+def _hold_acks(batch: list[faust.EventT], held: bool) -> None:
+    """Keep faust from acknowledging a batch (`held`), or let it again.
+
+    faust's `take_events` acknowledges every event of the batch it handed out when the stream
+    stops (`Stream.on_stop` closes the generator), written or not, and the consumer commits
+    those offsets as it stops. A worker stopped while its batch waited (its write retried with
+    the store down, or held while another worker was in the group) had that batch skipped
+    for good: the next worker started at the committed offsets. A message marked acked already
+    is one faust's ack passes over (`Message.ack`), so while held its offset is never committed
+    and Kafka delivers it again; the ingestor skips whatever of it was written after all.
+    """
+    for event in batch:
+        event.message.acked = held
 
 
 async def _write_until_done(ingestor: Ingestor, deliveries: list[Delivery]) -> Outcome:
@@ -132,6 +161,38 @@ async def _until_done(step: Callable[..., T], *args: object, what: str) -> T:
             log.error("%s，%.1f 秒后重试 (retrying in %.1f s): %s", what, delay, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
+
+
+async def _until_sole_writer(app: faust.App) -> None:
+    """Return once this worker holds every partition of the events topic (`_take_assignment`).
+    Until then another member is in the consumer group (a second worker, or a static member
+    that stopped less than the session timeout ago), and this worker writes nothing.
+
+    Two workers writing at once are not safe yet (docs/deploy.md, "One worker"): a worker that
+    gains partitions projects what the ledger holds beyond the folds, and the other's batch
+    still being projected was folded twice (a second `jiandu worker` started and stopped three
+    times while 120k events flowed: 6 % of every figure counted twice). Holding keeps the
+    records in Kafka, unacknowledged, until one worker is left, which then writes them all.
+    """
+    while not getattr(app, "jiandu_sole", False):
+        await asyncio.sleep(SOLE_CHECK_S)
+
+
+def _take_assignment(app: faust.App, assigned: set, settings: Settings) -> None:
+    """Note whether this worker now holds every partition of the events topic, and say so in
+    the log when that changes: it holds off while it does not (`_until_sole_writer`)."""
+    owned = len({tp.partition for tp in assigned if tp.topic == TOPIC})
+    total = app.consumer.topic_partitions(TOPIC) or settings.partitions  # before it has seen the topic
+    app.jiandu_sole = owned >= total
+    if not app.jiandu_sole:
+        log.warning("本 worker 只分到 %d/%d 个分区：消费组 %s 中还有别的成员。两个 worker 同时写入会重复计数，"
+                    "暂停写入，直到只剩一个 worker (this worker holds %d of %d partitions: another member "
+                    "is in the group. Writing is on hold until one worker is left: run one worker)",
+                    owned, total, settings.consumer_group, owned, total)
+    elif getattr(app, "jiandu_held", False):
+        log.warning("已分到全部 %d 个分区，继续写入 (all %d partitions are this worker's again: writing resumed)",
+                    total, total)
+    app.jiandu_held = not app.jiandu_sole
 
 
 class Worker:

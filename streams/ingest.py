@@ -130,6 +130,14 @@ class Ingestor:
         with self._writing, gc_paused():  # tens of thousands of short-lived objects: see domain.gcpause
             return self._write(deliveries)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the write in flight, if any, to end; return whether
+        it did (a worker stopping lets it land before another takes its partitions over)."""
+        if not self._writing.acquire(timeout=timeout):
+            return False
+        self._writing.release()
+        return True
+
     def project(self) -> None:
         """Fold every row written so far into the projections (after a failed projection, by
         catching up from the ledger)."""

@@ -33,6 +33,9 @@ from tests.harness import ROOT, Up, jiandu_cmd, small_province
 from tests.workloads import counting_workload
 
 ADMIN_TOKEN = "split-test-admin-token-0123456789"
+HOLD_LOG = "暂停写入"  # a worker's log, when it holds off (another worker is in the group)
+RESUMED_LOG = "继续写入"
+HELD_FOR_S = 5  # how long a test watches the ledger not move while two workers are in the group
 # The workload spans two days from 2025-01-01: all time, by child, by month, and its first day
 # (`to` is exclusive).
 SHAPES = ({}, {"group_by": "child"}, {"group_by": "month"}, {"from": "2025-01-01", "to": "2025-01-02"})
@@ -75,15 +78,18 @@ class Split:
             self.stop()  # a part that failed to start leaves none of the others running
             raise
 
-    def stop_one(self, verb: str) -> None:
-        """kill -9 `verb`'s process."""
-        proc = self.procs.pop(verb)
+    def stop_one(self, name: str) -> None:
+        """kill -9 the process started as `name`."""
+        proc = self.procs.pop(name)
         proc.kill()
         proc.wait(10)
 
-    def start(self, verb: str, *args: str, env: dict | None = None) -> None:
-        log = open(self.work / f"{verb}.log", "ab")  # noqa: SIM115 - the child holds it
-        self.procs[verb] = subprocess.Popen(jiandu_cmd(verb, *args), stdout=log, stderr=subprocess.STDOUT,
+    def start(self, verb: str, *args: str, env: dict | None = None, name: str | None = None) -> None:
+        """Start `jiandu <verb> <args>`, known (and logging to `<name>.log`) as `name`, the verb
+        by default."""
+        name = name or verb
+        log = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 - the child holds it
+        self.procs[name] = subprocess.Popen(jiandu_cmd(verb, *args), stdout=log, stderr=subprocess.STDOUT,
                                             env=env or self.env, cwd=ROOT)
 
     def wait_until(self, ready, what: str, timeout: float = 90) -> None:
@@ -100,8 +106,8 @@ class Split:
             time.sleep(0.3)
         raise TimeoutError(f"{what} not ready: {self.log(what)}")
 
-    def log(self, verb: str) -> str:
-        path = self.work / f"{verb}.log"
+    def log(self, name: str) -> str:
+        path = self.work / f"{name}.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def post(self, events: list[dict]) -> None:
@@ -233,6 +239,31 @@ def test_split_worker_killed_mid_ingest_loses_and_doubles_nothing(split, broker)
     assert not wrong, f"figures differ (got, expected): {wrong}"
 
 
+def test_worker_stopped_while_the_store_is_down_leaves_its_batch_in_kafka(split, broker):
+    """The store goes away, the worker retries its write, and is stopped (SIGTERM) meanwhile:
+    the batch it never wrote is delivered again to the next worker, not acknowledged. faust
+    acknowledges a batch handed out by `take_events` when the agent stops, written or not:
+    without `streams.app._withhold_acks` those events were skipped for good."""
+    units = small_province()
+    split.post(units)
+    split.wait_folded(len(units))
+    split.stop_one("chdb-server")
+    events, expected = counting_workload(4_000, seed=19)
+    submitter = Submitter(Outbox(split.work / "publisher.sqlite"), KafkaPublisher(broker.bootstrap, TOPIC), 4)
+    submitter.submit(decode_batch(events), "test")
+    submitter.publisher.close()
+    split.wait_until(lambda: "账本写入失败" in split.log("worker"), "worker")  # its write is being retried
+    worker = split.procs.pop("worker")
+    worker.terminate()
+    assert worker.wait(60) == 0, split.log("worker")
+
+    split.start("chdb-server", "--port", str(split.store_port), env={**split.env, "JIANDU_CLICKHOUSE_URL": ""})
+    split.wait_until(lambda: httpx.get(split.store_url + "/ping", timeout=2).status_code == 200, "chdb-server")
+    split.start("worker")
+    split.wait_folded(len(units) + len(events))
+    _assert_exact(split, len(units) + len(events), expected)
+
+
 def test_split_replay_through_the_api_while_the_worker_ingests(split, broker):
     """A replay asked of the API process while the worker, another process, keeps writing:
     afterwards the live tables are what a replay of the whole ledger gives."""
@@ -311,3 +342,58 @@ def test_split_replay_with_the_worker_stopped_goes_ahead(split):
     assert response.status_code == 200, response.text
     assert time.monotonic() - started < 60  # not the ten minutes it would wait for a live worker
     assert set(response.json()["checksums"]) == {"facts", "daily", "items"}
+
+
+def test_two_workers_hold_until_one_is_left(split, broker):
+    """A second worker in the consumer group: neither writes until one is left, and then every
+    event lands once and every figure is exact. Two workers writing at once counted figures
+    twice (`streams.app._until_sole_writer`)."""
+    units = small_province()
+    split.post(units)
+    split.wait_folded(len(units))
+    submitter = Submitter(Outbox(split.work / "publisher.sqlite"), KafkaPublisher(broker.bootstrap, TOPIC), 4)
+    second = {**split.env, "JIANDU_WORKER_ID": "second-worker"}
+    total = len(units)
+    try:
+        # A second worker joins. Both hold while events arrive; then the first is killed -9,
+        # and the second, alone once the dead member's session has expired, writes them all.
+        split.start("worker", env=second, name="second")
+        split.wait_until(lambda: HOLD_LOG in split.log("worker") and HOLD_LOG in split.log("second"), "second")
+        first_events, first_expected = counting_workload(20_000, seed=23)
+        submitter.submit(decode_batch(first_events[:10_000]), "test")
+        submitter.submit(decode_batch(first_events[10_000:]), "test")
+        time.sleep(HELD_FOR_S)
+        assert split.store("SELECT count() FROM ledger") == total, "a worker wrote while another was in the group"
+        split.stop_one("worker")
+        total += len(first_events)
+        split.wait_folded(total)
+        assert RESUMED_LOG in split.log("second")
+        _assert_exact(split, total, first_expected)
+
+        # The first comes back: both hold again; the second stops (SIGTERM), the first goes on.
+        split.start("worker")
+        split.wait_until(lambda: split.log("second").count(HOLD_LOG) == 2, "second")
+        more_events, more_expected = counting_workload(20_000, seed=29)
+        submitter.submit(decode_batch(more_events[:10_000]), "test")
+        submitter.submit(decode_batch(more_events[10_000:]), "test")
+        time.sleep(HELD_FOR_S)
+        assert split.store("SELECT count() FROM ledger") == total, "a worker wrote while another was in the group"
+        proc = split.procs.pop("second")
+        proc.terminate()
+        assert proc.wait(60) == 0, split.log("second")
+        total += len(more_events)
+        split.wait_folded(total)
+        _assert_exact(split, total, first_expected + more_expected)
+    finally:
+        submitter.publisher.close()
+
+
+def _assert_exact(split: Split, total: int, expected) -> None:
+    """Every event once in an unbroken chain per unit, and every figure what the events give."""
+    assert split.store("SELECT uniqExact(event_id) FROM ledger") == total
+    totals = split.indicators("p")[0]["indicators"]
+    wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
+    assert not wrong, f"figures differ (got, expected): {wrong}"
+    verify = httpx.get(split.url + "/v1/audit/verify", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                       timeout=120).json()
+    assert verify["ok"] and verify["rows"] == total, verify

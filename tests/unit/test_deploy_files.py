@@ -225,11 +225,11 @@ def test_start_order(base):
     assert depends(services["grafana"])["clickhouse"] == "service_healthy"
 
 
-def test_worker_is_scalable(base):
+def test_one_worker(base):
+    """Two workers in one consumer group hold off (docs/deploy.md, "One worker")."""
     worker = base["services"]["worker"]
-    assert "container_name" not in worker
-    assert not worker.get("ports"), "replicas would fight over a host port"
-    assert int(worker["deploy"]["replicas"]) >= 1
+    assert int(worker["deploy"]["replicas"]) == 1
+    assert not worker.get("ports")
 
 
 def test_named_volumes_hold_the_state(base):

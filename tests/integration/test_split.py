@@ -152,6 +152,17 @@ def split(tmp_path, broker):
     s.stop()
 
 
+def _assert_exact(split: Split, total: int, expected) -> None:
+    """Every event once in an unbroken chain per unit, and every figure what the events give."""
+    assert split.store("SELECT uniqExact(event_id) FROM ledger") == total
+    totals = split.indicators("p")[0]["indicators"]
+    wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
+    assert not wrong, f"figures differ (got, expected): {wrong}"
+    verify = httpx.get(split.url + "/v1/audit/verify", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                       timeout=120).json()
+    assert verify["ok"] and verify["rows"] == total, verify
+
+
 def test_worker_and_api_as_separate_processes_answer_as_up(split, tmp_path):
     units, events = _events()
     split.post(units)
@@ -233,17 +244,14 @@ def test_split_worker_killed_mid_ingest_loses_and_doubles_nothing(split, broker)
     split.start("worker")
 
     split.wait_folded(total)
-    assert split.store("SELECT uniqExact(event_id) FROM ledger") == total
-    totals = split.indicators("p")[0]["indicators"]
-    wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
-    assert not wrong, f"figures differ (got, expected): {wrong}"
+    _assert_exact(split, total, expected)
 
 
 def test_worker_stopped_while_the_store_is_down_leaves_its_batch_in_kafka(split, broker):
     """The store goes away, the worker retries its write, and is stopped (SIGTERM) meanwhile:
     the batch it never wrote is delivered again to the next worker, not acknowledged. faust
     acknowledges a batch handed out by `take_events` when the agent stops, written or not:
-    without `streams.app._withhold_acks` those events were skipped for good."""
+    without `streams.app._hold_acks` those events were skipped for good."""
     units = small_province()
     split.post(units)
     split.wait_folded(len(units))
@@ -292,9 +300,7 @@ def test_split_replay_through_the_api_while_the_worker_ingests(split, broker):
     thread.join()
     print(f"\nreplayed with {during:,} of {len(units) + len(events):,} events in the ledger")
     split.wait_folded(len(units) + len(events))
-    totals = split.indicators("p")[0]["indicators"]
-    wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
-    assert not wrong, f"figures differ (got, expected): {wrong}"
+    _assert_exact(split, len(units) + len(events), expected)
 
 
 def test_split_worker_holds_for_a_replay_and_resumes_when_its_lease_runs_out(split):
@@ -386,14 +392,3 @@ def test_two_workers_hold_until_one_is_left(split, broker):
         _assert_exact(split, total, first_expected + more_expected)
     finally:
         submitter.publisher.close()
-
-
-def _assert_exact(split: Split, total: int, expected) -> None:
-    """Every event once in an unbroken chain per unit, and every figure what the events give."""
-    assert split.store("SELECT uniqExact(event_id) FROM ledger") == total
-    totals = split.indicators("p")[0]["indicators"]
-    wrong = {k: (totals[k], v) for k, v in expected.items() if totals[k] != v}
-    assert not wrong, f"figures differ (got, expected): {wrong}"
-    verify = httpx.get(split.url + "/v1/audit/verify", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                       timeout=120).json()
-    assert verify["ok"] and verify["rows"] == total, verify

@@ -114,8 +114,9 @@ class Platform:
 
         worker = watch = None
         if self.with_worker:
+            # Not loaded (caught up) here: the worker does that once it holds every partition
+            # (`streams.app._load_now`); another worker's batch may be mid-projection till then.
             ingestor = Ingestor(ClickHouseLedger(write_store, s.timezone))
-            await asyncio.to_thread(ingestor.load)
             if not self.with_api and not s.embedded_store:  # replays run in other processes
                 watch = PauseWatch(ClickHouseStore(s.store_url), ingestor.paused, s.worker_id or "worker")
                 await asyncio.to_thread(watch.start)

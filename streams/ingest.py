@@ -91,6 +91,13 @@ class Ingestor:
         self.seen = KnownIds(self.ledger.event_ids())
         self.stale = False
 
+    def load_if_stale(self) -> None:
+        """`load`, unless a write has since: a worker that holds its partitions catches up at
+        once (after a crash, with nothing new arriving), not at its first batch."""
+        with self._writing:
+            if self.stale:
+                self.load()
+
     def catch_up(self) -> None:
         """Project every ledger row the projections lack, the pending ones included."""
         with self._projecting, self._appending:  # no append in between: each row folded once

@@ -170,10 +170,10 @@ async def _until_sole_writer(app: faust.App) -> None:
     Until then another member is in the consumer group (a second worker, or a static member
     that stopped less than the session timeout ago), and this worker writes nothing.
 
-    Two workers writing at once are not safe yet (docs/deploy.md, "One worker"): a worker that
-    gains partitions projects what the ledger holds beyond the folds, and the other's batch
-    still being projected was folded twice (a second `jiandu worker` started and stopped three
-    times while 120k events flowed: 6 % of every figure counted twice). Holding keeps the
+    Two workers writing at once are not safe yet (docs/deploy.md, "One worker"): a worker
+    catching up folds what the ledger holds beyond the folds, another's batch still being
+    projected among it (a second `jiandu worker` started and stopped three times while 120k
+    events flowed: 6 % of every figure counted twice; see also `_load_now`). Holding keeps the
     records in Kafka, unacknowledged, until one worker is left, which then writes them all.
     """
     while not getattr(app, "jiandu_sole", False):

@@ -132,9 +132,9 @@ def _hold_acks(batch: list[faust.EventT], held: bool) -> None:
     those offsets as it stops. A worker stopped while its batch waited (its write retried with
     the store down, or held while another worker was in the group) had that batch skipped: the
     next worker started at the committed offsets, and only an outbox relay publishing the batch
-    again (the API's does) brought it back. A message marked acked already
-    is one faust's ack passes over (`Message.ack`), so while held its offset is never committed
-    and Kafka delivers it again; the ingestor skips whatever of it was written after all.
+    again (the API's does) brought it back. A message marked acked already is one faust's ack
+    passes over (`Message.ack`), so while held its offset is never committed and Kafka
+    delivers it again; the ingestor skips whatever of it was written after all.
     """
     for event in batch:
         event.message.acked = held

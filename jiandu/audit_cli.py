@@ -7,8 +7,7 @@ import json
 import os
 import sys
 
-import httpx
-
+from jiandu import remote
 from jiandu.settings import Settings
 
 
@@ -35,7 +34,7 @@ def _bar(label: str):
 
 def _remote(settings: Settings, api: str, token: str | None, method: str, path: str, params: dict) -> dict:
     token = token or settings.ensure_admin_token()
-    response = httpx.request(method, f"{api.rstrip('/')}{path}", params=params, timeout=3600,
+    response = remote.request(method, f"{api.rstrip('/')}{path}", params=params, timeout=3600,
                              headers={"Authorization": f"Bearer {token}"})
     if response.status_code != 200:
         raise ValueError(f"API 返回 {response.status_code}: {response.text[:300]}")

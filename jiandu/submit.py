@@ -8,11 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from domain.decode import decode_batch
 from domain.events import EnvelopeBase
 from domain.records import event_to_json
+from jiandu import remote
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
 from producers.publisher import KafkaPublisher
@@ -52,9 +51,9 @@ class _Sink:
             except Spooled as exc:
                 self.spooled += exc.events
             return []
-        response = httpx.post(f"{self.api.rstrip('/')}/v1/events", timeout=120,
-                              headers={"Authorization": f"Bearer {self.token}"},
-                              json={"events": [event_to_json(e) for e in events]})
+        response = remote.request("POST", f"{self.api.rstrip('/')}/v1/events", timeout=120,
+                                  headers={"Authorization": f"Bearer {self.token}"},
+                                  json={"events": [event_to_json(e) for e in events]})
         if response.status_code == 202:
             return []
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
@@ -85,7 +84,13 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
     row_of = {str(e.event_id): r for e, r in zip(result.events, result.rows, strict=False)}
     accepted = 0
     for chunk in chunks(events, API_CHUNK):
-        rejected = sink.send(chunk)
+        try:
+            rejected = sink.send(chunk)
+        except remote.Unreachable as exc:
+            raise remote.Unreachable(
+                f"{exc}\n已确认接收 {accepted} 条，其余未确认；重新提交同一文件是安全的，已接收的事件不会重复计数 "
+                f"({accepted} events confirmed, the rest not; submitting the same file again is safe: "
+                f"events already accepted are not counted twice)") from None
         if rejected:  # the API refused the whole chunk: name the rows it complained about
             for p in rejected:
                 row = row_of.get(str(p.get("event_id")), 0)

@@ -1,0 +1,92 @@
+"""A platform the CLI cannot reach is a plain error naming where it looked, not a traceback."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import threading
+
+import pytest
+
+from jiandu import submit
+from jiandu.cli import main
+from tests.harness import event
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dead_pid() -> int:
+    pid = 2 ** 22 - 1
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        pid -= 1
+
+
+@pytest.mark.parametrize("command", [["verify"], ["replay"], ["report", "--unit", "p", "--xlsx", "r.xlsx"]])
+def test_an_api_that_refuses_is_named_in_the_error(command, tmp_path, capsys):
+    port = _closed_port()
+    code = main([*command, "--api", f"http://127.0.0.1:{port}", "--token", "t", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"无法连接平台接口 http://127.0.0.1:{port}/" in err
+    assert "Traceback" not in err
+
+
+def test_report_after_the_platform_died_says_it_is_not_running(tmp_path, capsys):
+    # kill -9 leaves runtime.json behind: its pid is gone, so the platform is not running
+    (tmp_path / "runtime.json").write_text(json.dumps({
+        "pid": _dead_pid(), "kafka_bootstrap": "127.0.0.1:1", "api_url": f"http://127.0.0.1:{_closed_port()}"}))
+    code = main(["report", "--unit", "p", "--xlsx", str(tmp_path / "r.xlsx"), "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "平台未运行" in capsys.readouterr().err
+
+
+class _AcceptsOnce(http.server.BaseHTTPRequestHandler):
+    """Accepts the first chunk of events, then hangs up without answering (an API going away)."""
+
+    posts: list[int] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.posts.append(len(body["events"]))
+        if len(self.posts) > 1:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(202)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"accepted": 0}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_submit_cut_off_mid_file_says_how_many_were_confirmed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(submit, "API_CHUNK", 3)
+    _AcceptsOnce.posts = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AcceptsOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(event("petition_received", "p", f"s{i}",
+                                             {"channel": "letter", "category": "appeal"})) + "\n"
+                            for i in range(8)), encoding="utf-8")
+    try:
+        code = main(["submit", str(path), "--api", f"http://127.0.0.1:{server.server_port}", "--token", "t",
+                     "--data-dir", str(tmp_path)])
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert _AcceptsOnce.posts == [3, 3]  # the third chunk was never sent
+    assert "已确认接收 3 条" in err and "not counted twice" in err
+    assert "Traceback" not in err

@@ -100,11 +100,13 @@ def ensure_topics(bootstrap: str, partitions: int, timeout_s: float = 30.0) -> N
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     from jiandu.settings import DLQ_TOPIC, TOPIC
+    from producers.publisher import bootstrap_timeout
 
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000,
+                                     **bootstrap_timeout(KafkaAdminClient.DEFAULT_CONFIG, min(timeout_s, 10)))
             break
         except KafkaError as exc:
             if time.monotonic() > deadline:

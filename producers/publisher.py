@@ -30,6 +30,13 @@ class Publisher(Protocol):
     def close(self) -> None: ...
 
 
+def bootstrap_timeout(config: dict, timeout_s: float) -> dict:
+    """kafka-python 3 waits `bootstrap_timeout_ms` (30 s by default) for a first broker when a
+    client is built; 2.x gave up after `api_version_auto_timeout_ms` (2 s). With no broker,
+    `jiandu submit` took 30 s to spool a file, and the API's relay 30 s a retry."""
+    return {"bootstrap_timeout_ms": int(timeout_s * 1000)} if "bootstrap_timeout_ms" in config else {}
+
+
 @functools.lru_cache(maxsize=1 << 16)  # murmur2 is pure Python (~2.5 µs); units are few
 def partition_for(unit_id: str, partitions: int) -> int:
     """Partition of a unit: the Java/kafka-python default partitioner on key = unit_id."""
@@ -64,6 +71,7 @@ class KafkaPublisher:
                         request_timeout_ms=int(self.timeout_s * 1000),
                         delivery_timeout_ms=int(self.timeout_s * 2000),
                         reconnect_backoff_max_ms=2000,
+                        **bootstrap_timeout(KafkaProducer.DEFAULT_CONFIG, self.timeout_s),
                     )
                 except KafkaError as exc:
                     raise PublishFailed(f"消息队列不可用 (broker {self.bootstrap} unavailable): {exc}") from exc

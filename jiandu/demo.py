@@ -21,7 +21,7 @@ async def run_demo(submitter: Submitter, hierarchy: HierarchySource, stopping: a
     tree = await asyncio.to_thread(hierarchy.at)
     if units[0]["subject_id"] not in tree:
         await _submit(submitter, units)
-    workload = Workload(units)
+    workload = Workload.fresh(units)
     while not stopping.is_set():
         await _submit(submitter, workload.next_batch(DEMO_BATCH))
         await asyncio.sleep(DEMO_INTERVAL_S)

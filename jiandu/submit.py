@@ -119,7 +119,7 @@ def simulate(settings: Settings, units: int, events: int, rate: float, api: str 
         province = province[:max(units, 2)]
     sink = _Sink(settings, api, token)
     sink.send(decode_batch(province))
-    workload = Workload(province)
+    workload = Workload.fresh(province)
     sent, started, batch = 0, time.monotonic(), 1000
     while sent < events:
         n = min(batch, events - sent)

@@ -1,13 +1,15 @@
 """Realistic synthetic workload: a province's units and a stream of consistent events.
 
 Everything is drawn from seeded `random.Random` streams, so a seed always yields the
-same units and the same events (event ids included).
+same units and the same events (event ids included). `Workload.fresh` is for what a user
+runs (`jiandu simulate`, `jiandu up --demo`): each run adds events no earlier run sent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 import uuid
 from bisect import bisect
 from collections import defaultdict
@@ -113,10 +115,11 @@ TASKS = ("落实中央八项规定精神专项检查", "整治群众身边不正
 class Workload:
     """Generate events with consistent lifecycles that carry over between `next_batch` calls."""
 
-    def __init__(self, units: list[dict[str, Any]], seed: int = 7, start: dt.datetime = START,
-                 rng: random.Random | None = None):
+    def __init__(self, units: list[dict[str, Any]], seed: int | str = 7, start: dt.datetime = START,
+                 rng: random.Random | None = None, run: str = ""):
         # A plain Random(seed) would replay build_province's stream and repeat its event ids.
         self.rng = rng or random.Random(f"workload:{seed}")
+        self.run = run  # in every subject id: two runs' lifecycles never share a case or a clue
         self.now = start if start.tzinfo else start.replace(tzinfo=CST)  # naive means +08:00
         self.children: dict[str, list[str]] = defaultdict(list)
         recorders: list[tuple[str, float]] = []
@@ -142,6 +145,14 @@ class Workload:
         self.petitions: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.serial = 0
 
+    @classmethod
+    def fresh(cls, units: list[dict[str, Any]], start: dt.datetime = START) -> Workload:
+        """A workload of its own: with the default seed, a second `jiandu simulate` (or a
+        restarted demo) sent the first one's events again, every one a duplicate, and the
+        figures stood still until it had sent more than all earlier runs together."""
+        run = secrets.token_hex(4)
+        return cls(units, seed=run, start=start, run=f"{run}-")
+
     def next_batch(self, n: int) -> list[dict[str, Any]]:
         """Return the next `n` raw events, each later than the one before."""
         return [self._next() for _ in range(n)]
@@ -159,7 +170,7 @@ class Workload:
 
     def _id(self, unit: str, kind: str) -> str:
         self.serial += 1
-        return f"{unit}:{kind}:{self.serial}"
+        return f"{unit}:{kind}:{self.run}{self.serial}"
 
     def _due(self, low: int, high: int) -> str:
         return (self.now.date() + dt.timedelta(days=self.rng.randint(low, high))).isoformat()

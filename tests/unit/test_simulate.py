@@ -190,3 +190,15 @@ def test_corrections_replace_an_earlier_petition_of_the_same_unit(events: list[d
         original = petitions[event["payload"]["corrects"]]
         assert original["unit_id"] == event["unit_id"] and _at(original) < _at(event)
         assert set(event["payload"]["payload"]) == {"channel", "category"}
+
+
+def test_fresh_workloads_share_no_event_and_no_subject(units: list[dict[str, Any]]) -> None:
+    # `jiandu simulate` run twice, or the demo restarted: the second run must add events, and
+    # its cases and clues must not continue (close, dispose) the first run's.
+    first, second = (Workload.fresh(units).next_batch(5_000) for _ in range(2))
+    opened = {"clue_registered", "case_filed", "suggestion_issued", "rectification_opened", "task_assigned"}
+    assert not {e["event_id"] for e in first} & {e["event_id"] for e in second}
+    subjects = [{e["subject_id"] for e in run if e["type"] in opened} for run in (first, second)]
+    assert subjects[0] and subjects[1] and not subjects[0] & subjects[1]
+    assert all(ID.match(e["subject_id"]) for e in second)
+    decode_batch(second)  # still valid events

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from jiandu.settings import Settings
 
@@ -18,7 +21,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["api_port"] = args.api_port
     if getattr(args, "broker_port", None) is not None:
         overrides["broker_port"] = args.broker_port
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:  # a JIANDU_* variable: name it, as an operator set it
+        raise ValueError("配置有误 (invalid configuration): " + "; ".join(
+            f"JIANDU_{'_'.join(map(str, e['loc'])).upper()}={e['input']!r}: {e['msg']}" for e in exc.errors())) from None
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -98,6 +105,44 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench(args.events, args.json, args.scale_to)
 
 
+def _whole(minimum: int, maximum: int | None = None):
+    """An argparse type: a whole number in [minimum, maximum], or a plain error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' 不是整数 (not a whole number)") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            where = f"{minimum}–{maximum}" if maximum is not None else f"≥ {minimum}"
+            raise argparse.ArgumentTypeError(f"{value} 超出范围 {where} (out of range)")
+        return value
+    return parse
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 不是数字 (not a number)") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: 每秒事件数须为非负数 (events per second must be ≥ 0)")
+    return value
+
+
+def _instant(text: str) -> str:
+    """An ISO 8601 instant (checked here; replay_cmd reads it)."""
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' 不是 ISO 8601 时间 (not an ISO 8601 instant, e.g. 2024-06-30T23:59:59+08:00)") from None
+    return text
+
+
+PORT = _whole(0, 65535)  # 0: any free port
+BENCH_MIN_EVENTS = 1  # 0 waited forever for the naive baseline; negative counts crashed in it
+
+
 def glue_token_values(argv: list[str]) -> list[str]:
     """Write `--token VALUE` as `--token=VALUE`, so a token starting with "-" is not read as an option."""
     glued: list[str] = []
@@ -120,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the whole platform embedded, in the foreground")
     up.add_argument("--demo", action="store_true", help="load a province and stream events")
     up.add_argument("--data-dir")
-    up.add_argument("--api-port", type=int)
-    up.add_argument("--broker-port", type=int)
+    up.add_argument("--api-port", type=PORT)
+    up.add_argument("--broker-port", type=PORT)
     up.set_defaults(func=cmd_up)
 
     for name, func, text in (("worker", cmd_worker, "production: the faust ingest worker alone"),
@@ -130,14 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--data-dir")
         if name == "api":
-            p.add_argument("--api-port", type=int)
+            p.add_argument("--api-port", type=PORT)
         p.set_defaults(func=func)
 
     chs = sub.add_parser("chdb-server", help="serve the data dir's chDB over ClickHouse's HTTP interface "
                                             "(the worker/API split on one machine without a ClickHouse server)")
     chs.add_argument("--data-dir")
     chs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: no authentication)")
-    chs.add_argument("--port", type=int, default=8123)
+    chs.add_argument("--port", type=PORT, default=8123)
     chs.set_defaults(func=cmd_chdb_server)
 
     submit = sub.add_parser("submit", help="submit events from a JSONL / CSV / XLSX file")
@@ -149,9 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.set_defaults(func=cmd_submit)
 
     simulate = sub.add_parser("simulate", help="publish a realistic synthetic workload")
-    simulate.add_argument("--units", type=int, default=0, help="limit to the first N units (0: all)")
-    simulate.add_argument("--events", type=int, default=10_000)
-    simulate.add_argument("--rate", type=float, default=0, help="events per second (0: as fast as possible)")
+    simulate.add_argument("--units", type=_whole(0), default=0, help="limit to the first N units (0: all)")
+    simulate.add_argument("--events", type=_whole(0), default=10_000)
+    simulate.add_argument("--rate", type=_rate, default=0, help="events per second (0: as fast as possible)")
     simulate.add_argument("--api")
     simulate.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
     simulate.add_argument("--data-dir")
@@ -175,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.set_defaults(func=cmd_verify)
 
     rep2 = sub.add_parser("replay", help="rebuild projections from the ledger; print a checksum per table")
-    rep2.add_argument("--as-of", help="only events recorded up to this instant (ISO 8601)")
+    rep2.add_argument("--as-of", type=_instant, help="only events recorded up to this instant (ISO 8601)")
     rep2.add_argument("--into", help="write into tables NAME_<table> instead of swapping")
     rep2.add_argument("--api")
     rep2.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
@@ -183,9 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep2.set_defaults(func=cmd_replay)
 
     ben = sub.add_parser("bench", help="measure the pipeline against its own limits (DESIGN §9)")
-    ben.add_argument("--events", type=int, default=100_000)
+    ben.add_argument("--events", type=_whole(BENCH_MIN_EVENTS), default=100_000)
     ben.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    ben.add_argument("--scale-to", type=int, default=None, metavar="M",
+    ben.add_argument("--scale-to", type=_whole(BENCH_MIN_EVENTS), default=None, metavar="M",
                      help="then grow the ledger to M events (copies of the N, in ClickHouse) and "
                           "measure replay, API latency and RSS again (printed on the line before)")
     ben.set_defaults(func=cmd_bench)

@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("不是已知的时区名 (not a known time zone name, e.g. Asia/Shanghai)") from None
+        return value
+
     @model_validator(mode="after")
     def _default_worker_id(self) -> Settings:
         if not self.worker_id:

@@ -1,0 +1,46 @@
+"""Bad numbers, instants and settings are refused up front, in words naming what was wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from jiandu.cli import main
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["bench", "--events", "0"], "argument --events: 0 超出范围 ≥ 1"),
+    (["bench", "--events", "-5"], "argument --events: -5 超出范围"),
+    (["bench", "--events", "10k"], "argument --events: '10k' 不是整数"),
+    (["simulate", "--units", "-3"], "argument --units: -3 超出范围 ≥ 0"),
+    (["simulate", "--rate", "nan"], "argument --rate: nan: 每秒事件数须为非负数"),
+    (["simulate", "--rate", "-1"], "argument --rate: -1: 每秒事件数须为非负数"),
+    (["up", "--api-port", "99999"], "argument --api-port: 99999 超出范围 0–65535"),
+    (["chdb-server", "--port", "-1"], "argument --port: -1 超出范围 0–65535"),
+    (["replay", "--as-of", "last tuesday"], "argument --as-of: 'last tuesday' 不是 ISO 8601 时间"),
+])
+def test_a_bad_argument_is_named_before_anything_starts(argv, says, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_numbers_may_be_grouped():
+    from jiandu.cli import build_parser
+
+    assert build_parser().parse_args(["bench", "--events", "1_000_000"]).events == 1_000_000
+    assert build_parser().parse_args(["simulate", "--events", "20,000"]).events == 20_000
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ({"JIANDU_API_PORT": "abc"}, "JIANDU_API_PORT='abc'"),
+    ({"JIANDU_PARTITIONS": "0"}, "JIANDU_PARTITIONS='0'"),
+    ({"JIANDU_TIMEZONE": "Mars/Base"}, "JIANDU_TIMEZONE='Mars/Base'"),
+])
+def test_a_bad_setting_is_named_by_its_variable(env, says, monkeypatch, tmp_path, capsys):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["verify", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "配置有误" in err and says in err
+    assert "pydantic" not in err  # no library's help links, just the variable and what is wrong

@@ -217,8 +217,7 @@ class Bench:
         self._say("③ 端到端 end-to-end …")
         submitter = Submitter(Outbox(self.work / "outbox.sqlite"), KafkaPublisher(self.bootstrap, TOPIC), 4)
         submitter.submit(decode_batch(self.units), "bench")
-        ingestor = Ingestor(ClickHouseLedger(self.store))
-        ingestor.load()
+        ingestor = Ingestor(ClickHouseLedger(self.store))  # loaded once assigned (streams.app._load_now)
         projected = asyncio.Event()  # set each time the worker has projected a batch
         app = create_app(self.settings, self.bootstrap, ingestor, on_outcome=lambda _outcome: projected.set())
         await app.start()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sys
 
-from jiandu import remote
+from jiandu import console, remote
 from jiandu.settings import Settings
 
 
@@ -19,17 +18,6 @@ def running_api(settings: Settings) -> str | None:
         return info["api_url"]
     except (OSError, ValueError, KeyError):
         return None
-
-
-def _bar(label: str):
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr,
-              flush=True)
-        if done >= total:
-            print(file=sys.stderr)
-    return show
 
 
 def _remote(settings: Settings, api: str, token: str | None, method: str, path: str, params: dict) -> dict:
@@ -57,7 +45,7 @@ def verify(settings: Settings, unit: str | None, api: str | None, token: str | N
     else:
         from projections.audit import verify_chains
 
-        report = verify_chains(_store(settings), unit, progress=_bar("核验 verify")).as_dict()
+        report = verify_chains(_store(settings), unit, progress=console.bar("核验 verify")).as_dict()
     for b in report["breaks"]:
         print(f"断链 BREAK unit={b['unit_id']} seq={b['seq']}: {b['problem']}")
     verdict = "完整 OK" if report["ok"] else f"发现 {len(report['breaks'])} 处断链 (chain broken)"
@@ -80,7 +68,7 @@ def replay_cmd(settings: Settings, as_of: str | None, into: str | None, api: str
 
         store = _store(settings)
         store.migrate()
-        sums = replay(store, when, into, progress=_bar("重放 replay"), timezone=settings.timezone)
+        sums = replay(store, when, into, progress=console.bar("重放 replay"), timezone=settings.timezone)
     for table, value in sums.items():
         print(f"{table}\t{value}")
     return 0

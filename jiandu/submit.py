@@ -11,7 +11,7 @@ from pathlib import Path
 from domain.decode import decode_batch
 from domain.events import EnvelopeBase
 from domain.records import event_to_json
-from jiandu import remote
+from jiandu import console, remote
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
 from producers.publisher import KafkaPublisher
@@ -66,7 +66,9 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
                 token: str | None = None) -> int:
     from producers.importers import chunks, read_events
 
-    result = read_events(path)
+    reading = console.counter("读取 reading", "行 rows")
+    result = read_events(path, progress=reading)
+    reading.end()
     problems = [(p.row, p.event_id, p.field, p.message) for p in result.problems]
     events = list(result.events)
     rows = result.rows
@@ -82,7 +84,8 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
         events = kept
     sink = _Sink(settings, api, token)
     row_of = {str(e.event_id): r for e, r in zip(result.events, result.rows, strict=False)}
-    accepted = 0
+    accepted = done = 0
+    sending = console.bar("提交 submitting") if len(events) > API_CHUNK else None
     for chunk in chunks(events, API_CHUNK):
         try:
             rejected = sink.send(chunk)
@@ -97,6 +100,8 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
                 problems.append((row, p.get("event_id"), p.get("field"), p.get("message")))
         else:
             accepted += len(chunk)
+        if sending is not None:
+            sending(done := done + len(chunk), len(events))
     if getattr(result, "note", None):
         print(result.note)
     for row, event_id, field, message in sorted(problems, key=lambda p: p[0] or 0):

@@ -29,6 +29,7 @@ from domain.events import PAYLOADS, EnvelopeBase
 MAX_BYTES = 200 * 1024 * 1024
 MAX_CELL = 10_000
 MAX_ROWS = 5_000_000
+PROGRESS_ROWS = 20_000
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991
 GB_NOTE = "文件按 GBK/GB18030 编码读取 (decoded as GB18030)"
 SUPPORTED = (".jsonl", ".json", ".csv", ".xlsx")
@@ -66,11 +67,14 @@ class _Sink:
     problems: list[RowProblem] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
     rows: list[int] = field(default_factory=list)
+    progress: Callable[[int], None] | None = None  # called with the rows read, every PROGRESS_ROWS
 
     def problem(self, row: int, where: str, message: str, event_id: str | None = None) -> None:
         self.problems.append(RowProblem(row, event_id[:64] if event_id else None, where, message))
 
     def add(self, row: int, raw: Any) -> None:
+        if self.progress is not None and row % PROGRESS_ROWS == 0:
+            self.progress(row)
         try:
             event = decode_event(raw, row)
         except DecodeError as exc:
@@ -93,14 +97,16 @@ class _Sink:
         return row - header_rows > MAX_ROWS
 
 
-def read_events(path: Path) -> ImportResult:
-    """Read and validate every event in `path`; report bad content as row problems."""
+def read_events(path: Path, progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Read and validate every event in `path`; report bad content as row problems.
+    `progress` hears how many rows were read, now and then (a file of a million rows takes a
+    minute or more)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise FileImportError(f"不支持的文件类型 {suffix or '(无扩展名)'!r} (unsupported file type; "
                               f"use {', '.join(SUPPORTED)})")
-    sink, note = _Sink(), None
+    sink, note = _Sink(progress=progress), None
     try:
         if not path.is_file():
             raise FileImportError(f"文件不存在 {path} (no such file)")

@@ -272,3 +272,12 @@ def test_random_bytes_never_raise(tmp_path: Path, data: bytes, suffix: str) -> N
     result = read_events(path)
     assert isinstance(result, ImportResult)
     assert result.events or result.problems  # something is always said about the file
+
+
+def test_a_long_file_reports_the_rows_read_as_it_goes(tmp_path, monkeypatch):
+    monkeypatch.setattr(importers, "PROGRESS_ROWS", 1_000)
+    path = _write_csv(tmp_path / "long.csv", HEADER, *(_csv_row(n) for n in range(3_500)))
+    heard: list[int] = []
+    result = read_events(path, progress=heard.append)
+    assert len(result.events) == 3_500 and not result.problems
+    assert heard == [1_000, 2_000, 3_000]  # file rows (the header is row 1)

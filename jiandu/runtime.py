@@ -231,15 +231,19 @@ def _stop_asked(platform: Platform) -> None:
     that never stopped on SIGTERM was seen once, its event loop idle, with no cause found);
     asked a second time, leave now."""
     if platform.stopping.is_set():
-        _leave_now("再次收到停止信号，立即退出 (asked to stop again: leaving now)")
+        _leave_now(platform, "再次收到停止信号，立即退出 (asked to stop again: leaving now)")
     platform.request_stop()
     timer = threading.Timer(STOP_WITHIN_S, _leave_now, args=(
-        f"{STOP_WITHIN_S} 秒内未能停止，强制退出 (not stopped within {STOP_WITHIN_S} s: leaving now)",))
+        platform, f"{STOP_WITHIN_S} 秒内未能停止，强制退出 (not stopped within {STOP_WITHIN_S} s: leaving now)"))
     timer.daemon = True
     timer.start()
 
 
-def _leave_now(message: str) -> None:
+def _leave_now(platform: Platform, message: str) -> None:
+    """Leave as kill -9 would, less the runtime file (`jiandu submit` would try its dead broker
+    before spooling)."""
+    with contextlib.suppress(OSError):
+        platform.settings.runtime_path.unlink()
     print(message, file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(FORCED_EXIT)

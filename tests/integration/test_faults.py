@@ -176,6 +176,7 @@ def test_a_second_ctrl_c_leaves_at_once(tmp_path):
     up.proc.send_signal(signal.SIGCONT)
     assert up.proc.wait(30) == FORCED_EXIT, up.log()
     assert "立即退出" in up.log()
+    assert not (tmp_path / "data" / "runtime.json").exists()  # as after a clean stop
     deadline = time.monotonic() + 10
     while True:
         try:

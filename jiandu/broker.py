@@ -60,6 +60,16 @@ class TansuBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 20.0) -> TansuBroker:
+        # Taken, the port answers our readiness check for Tansu, which dies (AddrInUse), and the
+        # platform then waited 30 s on whatever listens there.
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                raise BrokerError(f"消息队列端口 {self.port} 无法使用 (broker port unavailable: "
+                                  f"{exc.strerror or exc})；用 --broker-port 或 JIANDU_BROKER_PORT 换一个，"
+                                  f"0 为任选 (choose another; 0 picks a free one)") from None
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(

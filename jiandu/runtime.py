@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from api.app import create_app as create_api
 from api.app import warm_app
 from api.context import ApiContext
 from domain.gcpause import freeze_startup_heap
-from jiandu.broker import TansuBroker, ensure_topics, free_port
+from jiandu.broker import BrokerError, TansuBroker, ensure_topics
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
 from producers.publisher import KafkaPublisher
@@ -81,20 +82,25 @@ class Platform:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         admin_token = s.ensure_admin_token() if self.with_api else ""
+        # The API's port first: taken, it is a plain error before anything has started (uvicorn
+        # found it taken after the banner, said so in English and exited 3, our forced exit's code).
+        api_socket = listen_socket(s.api_host, s.api_port) if self.with_api else None
         bootstrap = s.kafka_bootstrap
         if not bootstrap:
             self.broker = TansuBroker(s.broker_port, s.tansu_bin, s.data_dir / "tansu.log")
             await asyncio.to_thread(self.broker.start)
             bootstrap = self.broker.bootstrap
         try:
-            await self._run(bootstrap, admin_token)
+            await self._run(bootstrap, admin_token, api_socket)
         finally:
+            if api_socket is not None:
+                api_socket.close()
             if self.broker is not None:
                 await asyncio.to_thread(self.broker.stop)
             with contextlib.suppress(FileNotFoundError):
                 s.runtime_path.unlink()
 
-    async def _run(self, bootstrap: str, admin_token: str) -> None:
+    async def _run(self, bootstrap: str, admin_token: str, api_socket: socket.socket | None) -> None:
         s = self.settings
         await asyncio.to_thread(ensure_topics, bootstrap, s.partitions)
         write_store = ClickHouseStore(s.store_url)
@@ -127,7 +133,7 @@ class Platform:
         hierarchy = HierarchySource(read_store)
         tasks = [asyncio.create_task(self._relay_loop(relay), name="relay")] if relay is not None else []
         server = None
-        port = s.api_port or free_port()
+        port = api_socket.getsockname()[1] if api_socket is not None else 0
         if self.with_api:
             context = ApiContext(
                 store=read_store, hierarchy=hierarchy,
@@ -147,7 +153,7 @@ class Platform:
             # and raises them again as it ends, so one Ctrl-C reached `_stop_asked` twice: the
             # second time is "leave now".
             server.capture_signals = contextlib.nullcontext
-            tasks.append(asyncio.create_task(server.serve(), name="api"))
+            tasks.append(asyncio.create_task(server.serve(sockets=[api_socket]), name="api"))
         if self.demo:
             from jiandu.demo import run_demo
             tasks.append(asyncio.create_task(run_demo(submitter, hierarchy, self.stopping), name="demo"))
@@ -226,6 +232,21 @@ class Platform:
 按 Ctrl-C 停止 (Ctrl-C to stop)""", flush=True)
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The API's socket, bound (port 0: any free one); a port taken is a plain error."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"接口地址 {host}:{port} 无法监听 (cannot listen there: {exc.strerror or exc})；"
+                         f"端口被占用时用 --api-port 或 JIANDU_API_PORT 换一个，0 为任选空闲端口 "
+                         f"(if the port is taken, choose another; 0 picks a free one)") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def _stop_asked(platform: Platform) -> None:
     """Stop cleanly, and leave anyway if that has not happened within STOP_WITHIN_S (a worker
     that never stopped on SIGTERM was seen once, its event loop idle, with no cause found);
@@ -268,6 +289,10 @@ def run_foreground(platform: Platform) -> int:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    except (ValueError, BrokerError) as exc:  # ours, in plain words already (a port taken)
+        log.debug("platform failed", exc_info=True)
+        print(f"错误 (error): {exc}", file=sys.stderr)
+        code = 2
     except Exception as exc:  # noqa: BLE001 - say what failed in plain words, then exit non-zero
         log.exception("platform failed")
         print(f"错误 (error): {exc}", file=sys.stderr)

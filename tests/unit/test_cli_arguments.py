@@ -44,3 +44,24 @@ def test_a_bad_setting_is_named_by_its_variable(env, says, monkeypatch, tmp_path
     err = capsys.readouterr().err
     assert "配置有误" in err and says in err
     assert "pydantic" not in err  # no library's help links, just the variable and what is wrong
+
+
+@pytest.mark.parametrize(("option", "says"), [("--api-port", "接口地址 127.0.0.1:{port} 无法监听"),
+                                               ("--broker-port", "消息队列端口 {port} 无法使用")])
+def test_up_on_a_taken_port_says_so_before_starting_anything(option, says, tmp_path):
+    import socket
+    import subprocess
+
+    from tests.harness import ROOT, jiandu_cmd
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(jiandu_cmd("up", "--api-port", "0", option, str(port), "--data-dir",
+                                           str(tmp_path / "d")),
+                                capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert says.format(port=port) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "已启动" not in result.stdout  # no banner for a platform that never ran

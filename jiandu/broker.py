@@ -13,7 +13,7 @@ from pathlib import Path
 TANSU_STOP_GRACE_S = 3.0
 
 
-class BrokerError(RuntimeError):
+class BrokerError(ConnectionError):
     """The embedded broker could not be found or started."""
 
 

@@ -25,7 +25,7 @@ from api.app import create_app as create_api
 from api.app import warm_app
 from api.context import ApiContext
 from domain.gcpause import freeze_startup_heap
-from jiandu.broker import BrokerError, TansuBroker, ensure_topics
+from jiandu.broker import TansuBroker, ensure_topics
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
 from producers.publisher import KafkaPublisher
@@ -97,8 +97,7 @@ class Platform:
                 api_socket.close()
             if self.broker is not None:
                 await asyncio.to_thread(self.broker.stop)
-            with contextlib.suppress(FileNotFoundError):
-                s.runtime_path.unlink()
+            _remove_runtime(s)
 
     async def _run(self, bootstrap: str, admin_token: str, api_socket: socket.socket | None) -> None:
         s = self.settings
@@ -232,6 +231,14 @@ class Platform:
 按 Ctrl-C 停止 (Ctrl-C to stop)""", flush=True)
 
 
+def _remove_runtime(settings: Settings) -> None:
+    """Remove runtime.json if this process wrote it: one that failed to start on a data dir
+    in use removed the running platform's, and `jiandu report` then said it was not running."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        if json.loads(settings.runtime_path.read_text(encoding="utf-8"))["pid"] == os.getpid():
+            settings.runtime_path.unlink()
+
+
 def listen_socket(host: str, port: int) -> socket.socket:
     """The API's socket, bound (port 0: any free one); a port taken is a plain error."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -263,8 +270,7 @@ def _stop_asked(platform: Platform) -> None:
 def _leave_now(platform: Platform, message: str) -> None:
     """Leave as kill -9 would, less the runtime file (`jiandu submit` would try its dead broker
     before spooling)."""
-    with contextlib.suppress(OSError):
-        platform.settings.runtime_path.unlink()
+    _remove_runtime(platform.settings)
     print(message, file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(FORCED_EXIT)
@@ -289,7 +295,7 @@ def run_foreground(platform: Platform) -> int:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
-    except (ValueError, BrokerError) as exc:  # ours, in plain words already (a port taken)
+    except (ValueError, OSError) as exc:  # in plain words already (a port taken, a store in use)
         log.debug("platform failed", exc_info=True)
         print(f"错误 (error): {exc}", file=sys.stderr)
         code = 2

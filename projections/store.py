@@ -52,8 +52,52 @@ _WRITES: collections.Counter[str] = collections.Counter()
 _WRITES_LOCK = threading.Lock()
 
 
-class StoreUnavailable(RuntimeError):
-    """The analytics store cannot be reached or refused the operation."""
+class StoreUnavailable(ConnectionError):
+    """The analytics store cannot be reached or refused the operation (an OSError: the CLI
+    prints it as it is, without a traceback)."""
+
+
+# Embedded stores this process has open, by data path: the lock file's descriptor and how many
+# stores hold it. chDB opens a data path in one process at a time; a second process failed with
+# "Error initializing EmbeddedServer", naming neither the path's user nor what to do.
+_CLAIMS: dict[str, list[int]] = {}
+_CLAIMS_LOCK = threading.Lock()
+
+
+def _claim(path: str) -> None:
+    """Hold `path.lock` (flock, released by the kernel if this process dies) while this
+    process has the embedded store at `path` open."""
+    import fcntl
+
+    with _CLAIMS_LOCK:
+        if path in _CLAIMS:
+            _CLAIMS[path][1] += 1
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreUnavailable(
+                f"分析库 {path} 正被另一个进程使用 (pid {holder}) (the embedded store is open in another "
+                f"process)：一个数据目录同时只能由一个 jiandu 进程打开；平台运行时请通过它的接口操作 "
+                f"(--api)，或换一个数据目录 (one process per data dir: go through the running "
+                f"platform's API, or use another data dir)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _CLAIMS[path] = [fd, 1]
+
+
+def _release(path: str) -> None:
+    with _CLAIMS_LOCK:
+        claim = _CLAIMS.get(path)
+        if claim is not None:
+            claim[1] -= 1
+            if claim[1] == 0:
+                os.close(claim[0])  # closing the descriptor releases the flock
+                del _CLAIMS[path]
 
 
 class ClickHouseStore:
@@ -62,9 +106,13 @@ class ClickHouseStore:
     def __init__(self, url: str):
         self.url = url
         self.embedded = url.startswith("chdb:")
+        raw_path = url.removeprefix("chdb:").removeprefix("//").split("?")[0] if self.embedded else ""
         # The data path, as one key for every URL naming it (`writes`; embedded stores only).
-        self._path = os.path.realpath(url.removeprefix("chdb:").removeprefix("//").split("?")[0]) \
-            if self.embedded else ""
+        self._path = os.path.realpath(raw_path) if self.embedded else ""
+        # Claimed for this process (`_claim`), unless in memory: nothing on disk to share.
+        self._claimed = raw_path not in ("", ":memory:")
+        if self._claimed:
+            _claim(self._path)
         try:
             if self.embedded:
                 self._client = clickhouse_connect.get_client(dsn=url, settings=STORE_SETTINGS)
@@ -72,6 +120,7 @@ class ClickHouseStore:
                 self._client = clickhouse_connect.get_client(dsn=url, connect_timeout=10, send_receive_timeout=120,
                                                              settings=STORE_SETTINGS)
         except Exception as exc:  # noqa: BLE001 - surface any driver failure in plain words
+            self._release()
             raise StoreUnavailable(f"无法连接分析库 (cannot open ClickHouse at {url}): {exc}") from exc
         # chDB is one engine per process; serialise calls so threads never interleave.
         self._lock = threading.RLock()
@@ -206,6 +255,12 @@ class ClickHouseStore:
                 self._client.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
+            self._release()
+
+    def _release(self) -> None:
+        if self._claimed:
+            self._claimed = False
+            _release(self._path)
 
 
 def split_sql(text: str) -> list[str]:

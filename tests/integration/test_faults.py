@@ -185,3 +185,29 @@ def test_a_second_ctrl_c_leaves_at_once(tmp_path):
             break  # nothing listens there any more
         assert time.monotonic() < deadline, "the embedded broker outlived jiandu up"
         time.sleep(0.2)
+
+
+def test_a_second_up_on_the_same_data_dir_is_refused_and_leaves_the_first_alone(tmp_path):
+    """chDB opens a data dir in one process; a second `jiandu up` there says who has it, and
+    the first keeps running and reachable (its runtime.json was removed by the second)."""
+    import json
+
+    from tests.harness import ROOT, jiandu_cmd
+
+    data = tmp_path / "data"
+    first = Up(data).wait_ready()
+    try:
+        runtime = json.loads((data / "runtime.json").read_text())
+        second = subprocess.run(jiandu_cmd("up", "--api-port", "0"), capture_output=True, text=True, cwd=ROOT,
+                                env={**os.environ, "JIANDU_DATA_DIR": str(data)}, timeout=90)
+        assert second.returncode == 2, second.stderr
+        assert f"正被另一个进程使用 (pid {first.proc.pid})" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert json.loads((data / "runtime.json").read_text()) == runtime
+        assert first.post(small_province()).status_code == 202
+        first.wait_unit("k2")
+        report = subprocess.run(jiandu_cmd("verify"), capture_output=True, text=True, cwd=ROOT,
+                                env={**os.environ, "JIANDU_DATA_DIR": str(data)}, timeout=90)
+        assert report.returncode == 0 and "6 条记录" in report.stdout, report.stderr  # through its API
+    finally:
+        assert first.stop() == 0

@@ -18,6 +18,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from grafana_client.client import GrafanaException
+    from requests import RequestException
 
     from dashboards.publish import publish
 
@@ -26,6 +27,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     except GrafanaException as exc:
         print(f"错误 (error): Grafana 拒绝发布 (publish refused): {exc}", file=sys.stderr)
         return 1
+    except RequestException as exc:  # refused, unresolvable, timed out: requests' own words follow
+        print(f"错误 (error): 无法连接 Grafana {args.url} (cannot reach Grafana; is --url or $GRAFANA_URL "
+              f"right?): {exc}", file=sys.stderr)
+        return 2
     for reply in replies:
         print(f"{reply.get('uid')}  {reply.get('status')}  {reply.get('url')}")
     return 0

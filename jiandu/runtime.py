@@ -250,7 +250,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
         raise ValueError(f"接口地址 {host}:{port} 无法监听 (cannot listen there: {exc.strerror or exc})；"
                          f"端口被占用时用 --api-port 或 JIANDU_API_PORT 换一个，0 为任选空闲端口 "
                          f"(if the port is taken, choose another; 0 picks a free one)") from None
-    sock.set_inheritable(True)
     return sock
 
 

@@ -41,6 +41,13 @@ def test_an_api_that_refuses_is_named_in_the_error(command, tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_a_grafana_that_refuses_is_named_in_the_error(capsys):
+    port = _closed_port()
+    assert main(["dashboards", "publish", "--url", f"http://127.0.0.1:{port}", "--token", "t"]) == 2
+    err = capsys.readouterr().err
+    assert f"无法连接 Grafana http://127.0.0.1:{port}" in err and "Traceback" not in err
+
+
 def test_report_after_the_platform_died_says_it_is_not_running(tmp_path, capsys):
     # kill -9 leaves runtime.json behind: its pid is gone, so the platform is not running
     (tmp_path / "runtime.json").write_text(json.dumps({

@@ -25,7 +25,7 @@ def _remote(settings: Settings, api: str, token: str | None, method: str, path: 
     response = remote.request(method, f"{api.rstrip('/')}{path}", params=params, timeout=3600,
                              headers={"Authorization": f"Bearer {token}"})
     if response.status_code != 200:
-        raise ValueError(f"API 返回 {response.status_code}: {response.text[:300]}")
+        raise remote.refused(response)
     return response.json()
 
 

@@ -18,3 +18,15 @@ def request(method: str, url: str, **kwargs) -> httpx.Response:
         raise Unreachable(f"无法连接平台接口 {origin} (cannot reach the API: {exc or type(exc).__name__})；"
                           f"请确认 `jiandu up` 或 `jiandu api` 正在运行，或检查 --api "
                           f"(is the platform running? is --api right?)") from None
+
+
+def refused(response: httpx.Response) -> ValueError:
+    """The API answered, but not with what was asked for: its status and its own words."""
+    detail = None
+    if response.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        detail = body.get("detail") if isinstance(body, dict) else None
+    return ValueError(f"API 返回 {response.status_code}: {detail if detail else response.text[:300]}")

@@ -20,7 +20,7 @@ def report(settings: Settings, unit: str, from_: str | None, to: str | None, out
     response = remote.request("GET", f"{api.rstrip('/')}/v1/reports/indicators.xlsx", params=params,
                               headers={"Authorization": f"Bearer {token}"}, timeout=120)
     if response.status_code != 200:
-        raise ValueError(f"API 返回 {response.status_code}: {response.text[:300]}")
+        raise remote.refused(response)
     out.write_bytes(response.content)
     print(f"已写入 written: {out} ({len(response.content):,} bytes)")
     return 0

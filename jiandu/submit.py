@@ -59,7 +59,7 @@ class _Sink:
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         if response.status_code in (403, 422) and body.get("problems"):
             return body["problems"]
-        raise ValueError(f"API 返回 {response.status_code}: {body.get('detail', response.text[:300])}")
+        raise remote.refused(response)
 
 
 def submit_file(settings: Settings, path: Path, unit: str | None = None, api: str | None = None,

@@ -97,3 +97,30 @@ def test_submit_cut_off_mid_file_says_how_many_were_confirmed(tmp_path, capsys, 
     assert _AcceptsOnce.posts == [3, 3]  # the third chunk was never sent
     assert "已确认接收 3 条" in err and "not counted twice" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    (b'{"detail": "\\u5355\\u4f4d p \\u4e0d\\u5b58\\u5728 (unknown unit)"}', "API 返回 404: 单位 p 不存在 (unknown unit)"),
+    (b'["not", "an", "object"]', 'API 返回 404: ["not", "an", "object"]'),
+    (b"{broken", "API 返回 404: {broken"),
+])
+def test_an_api_that_refuses_is_quoted_in_its_own_words(body, says, tmp_path, capsys):
+    class Refuses(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code = main(["verify", "--api", f"http://127.0.0.1:{server.server_port}", "--token", "t",
+                     "--data-dir", str(tmp_path)])
+    finally:
+        server.shutdown()
+    assert code == 2
+    assert says in capsys.readouterr().err

@@ -55,11 +55,15 @@ class Submitter:
     def __init__(self, outbox: Outbox, publisher: Publisher, partitions: int):
         self.outbox, self.publisher, self.partitions = outbox, publisher, partitions
 
-    def submit(self, events: list[EnvelopeBase], submitted_by: str) -> int:
-        """Return the number accepted; raise Spooled if the broker did not acknowledge."""
+    def submit(self, events: list[EnvelopeBase], submitted_by: str, publish: bool = True) -> int:
+        """Return the number accepted; raise Spooled if the broker did not acknowledge, or if
+        told not to try (`publish=False`: it did not answer a moment ago)."""
         with gc_paused():  # one JSON document per event: see domain.gcpause
             batches = prepare(events, submitted_by, self.partitions)
         self.outbox.put([(b.batch_id, b.record, b.events) for b in batches])
+        if not publish:
+            raise Spooled(len(events), PublishFailed("未尝试：消息队列刚才不可用 (not tried: the broker was "
+                                                     "unavailable a moment ago)"))
         try:
             self.publisher.publish([b.record for b in batches])
         except PublishFailed as exc:

@@ -124,3 +124,24 @@ def test_an_api_that_refuses_is_quoted_in_its_own_words(body, says, tmp_path, ca
         server.shutdown()
     assert code == 2
     assert says in capsys.readouterr().err
+
+
+def test_submit_with_no_broker_spools_every_chunk_and_waits_on_it_once(tmp_path, capsys, monkeypatch):
+    """Offline, a large file goes to the outbox whole: only the first chunk waits for the broker."""
+    from producers.outbox import Outbox
+    from producers.publisher import KafkaPublisher
+
+    attempts = []
+    real_publish = KafkaPublisher.publish
+    monkeypatch.setattr(KafkaPublisher, "publish", lambda self, records: (attempts.append(len(records)),
+                                                                          real_publish(self, records)))
+    monkeypatch.setattr(submit, "API_CHUNK", 3)
+    monkeypatch.setenv("JIANDU_KAFKA_BOOTSTRAP", f"127.0.0.1:{_closed_port()}")
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(event("petition_received", "p", f"s{i}",
+                                             {"channel": "letter", "category": "appeal"})) + "\n"
+                            for i in range(8)), encoding="utf-8")
+    assert main(["submit", str(path), "--data-dir", str(tmp_path / "d")]) == 0
+    assert "spooled: 8" in capsys.readouterr().out
+    assert len(attempts) == 1  # chunks 2 and 3 were not sent to a broker that had just failed
+    assert Outbox(tmp_path / "d" / "outbox.sqlite").stats()["events"] == 8

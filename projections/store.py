@@ -85,6 +85,9 @@ def _claim(path: str) -> None:
                 f"process)：一个数据目录同时只能由一个 jiandu 进程打开；平台运行时请通过它的接口操作 "
                 f"(--api)，或换一个数据目录 (one process per data dir: go through the running "
                 f"platform's API, or use another data dir)") from None
+        except OSError:  # a file system without flock: chDB's own lock still refuses a second process
+            os.close(fd)
+            return
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         _CLAIMS[path] = [fd, 1]

@@ -12,9 +12,10 @@ from domain.decode import decode_batch
 from domain.events import EnvelopeBase
 from domain.records import event_to_json
 from jiandu import console, remote
+from jiandu.audit_cli import running_api
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
-from producers.publisher import KafkaPublisher
+from producers.publisher import KafkaPublisher, PublishFailed
 from producers.service import Spooled, Submitter
 
 API_CHUNK = 10_000
@@ -42,6 +43,24 @@ class _Sink:
             bootstrap = _bootstrap(settings) or "127.0.0.1:1"  # nothing listening: spool only
             publisher = KafkaPublisher(bootstrap, TOPIC, timeout_s=5)
             self.submitter = Submitter(Outbox(settings.outbox_path), publisher, settings.partitions)
+            if running_api(settings) is None:
+                self._deliver_spooled()
+
+    def _deliver_spooled(self) -> None:
+        """Publish what an earlier run spooled. A platform on this data dir does that with its
+        outbox relay; without one (a machine that only submits, to JIANDU_KAFKA_BOOTSTRAP),
+        spooled events waited for ever, whatever the message said."""
+        outbox, publisher = self.submitter.outbox, self.submitter.publisher
+        delivered = 0
+        while batches := outbox.unpublished():
+            try:
+                publisher.publish([b.record for b in batches])
+            except PublishFailed:
+                break  # still unavailable: they wait for the next run
+            outbox.mark_published([b.batch_id for b in batches])
+            delivered += sum(b.events for b in batches)
+        if delivered:
+            print(f"已投递此前暂存的 {delivered} 条 (delivered {delivered} events spooled earlier)")
 
     def send(self, events: list[EnvelopeBase]) -> list[dict]:
         """Send; return API problems (index relative to `events`), empty when accepted."""
@@ -111,8 +130,9 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
               file=sys.stderr)
     delivered = accepted - sink.spooled
     print(f"接收 accepted: {accepted}  拒绝 rejected: {len(problems)}"
-          + (f"  其中暂存待发 spooled: {sink.spooled} (消息队列不可用，恢复后自动投递 "
-             f"— broker unavailable, delivered when it returns)" if sink.spooled else "")
+          + (f"  其中暂存待发 spooled: {sink.spooled} (消息队列不可用；由本数据目录上运行的平台或下一次 "
+             f"jiandu submit 投递 — broker unavailable; delivered by the platform running on this data "
+             f"dir, or by the next jiandu submit)" if sink.spooled else "")
           + (f"  已投递 delivered: {delivered}" if not api else ""))
     return 1 if problems else 0
 

@@ -1,0 +1,69 @@
+"""A machine that only submits (no platform on its data dir, a broker named by
+JIANDU_KAFKA_BOOTSTRAP): what it spooled while offline goes out with its next submission."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+
+from aiokafka import AIOKafkaConsumer
+
+from domain.records import decode_events
+from jiandu.broker import ensure_topics
+from jiandu.settings import TOPIC
+from producers.outbox import Outbox
+from tests.harness import ROOT, event, jiandu_cmd
+
+
+def _write(path, n: int, prefix: str):
+    events = [event("petition_received", "p", f"{prefix}{i}", {"channel": "letter", "category": "appeal"})
+              for i in range(n)]
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    return {e["event_id"] for e in events}
+
+
+def _submit(path, data, bootstrap: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JIANDU_DATA_DIR": str(data), "JIANDU_KAFKA_BOOTSTRAP": bootstrap}
+    return subprocess.run(jiandu_cmd("submit", str(path)), capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120)
+
+
+async def _event_ids_on(bootstrap: str) -> list[str]:
+    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        ids = []
+        while batch := await consumer.getmany(timeout_ms=2000):
+            for messages in batch.values():
+                for message in messages:
+                    ids += [str(e.event_id) for e in decode_events(message.value)[1]]
+        return ids
+    finally:
+        await consumer.stop()
+
+
+def test_what_was_spooled_offline_goes_out_with_the_next_submission(broker, tmp_path):
+    ensure_topics(broker.bootstrap, 4)
+    data = tmp_path / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        offline = f"127.0.0.1:{s.getsockname()[1]}"
+    first = _write(tmp_path / "first.jsonl", 5, "a")
+    second = _write(tmp_path / "second.jsonl", 3, "b")
+
+    spooled = _submit(tmp_path / "first.jsonl", data, offline)
+    assert spooled.returncode == 0, spooled.stderr
+    assert "spooled: 5" in spooled.stdout
+
+    online = _submit(tmp_path / "second.jsonl", data, broker.bootstrap)
+    assert online.returncode == 0, online.stderr
+    assert "已投递此前暂存的 5 条" in online.stdout and "已投递 delivered: 3" in online.stdout
+    assert Outbox(data / "outbox.sqlite").stats()["unpublished_batches"] == 0
+    ids = asyncio.run(_event_ids_on(broker.bootstrap))
+    assert sorted(ids) == sorted(first | second)  # each once: the spooled five are not sent again
+
+    again = _submit(tmp_path / "second.jsonl", data, broker.bootstrap)
+    assert "此前暂存" not in again.stdout  # nothing left over to deliver

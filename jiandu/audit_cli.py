@@ -45,7 +45,11 @@ def verify(settings: Settings, unit: str | None, api: str | None, token: str | N
     else:
         from projections.audit import verify_chains
 
-        report = verify_chains(_store(settings), unit, progress=console.bar("核验 verify")).as_dict()
+        store = _store(settings)
+        if not store.scalar("EXISTS TABLE ledger"):  # a store jiandu never set up (or another one)
+            raise ValueError(f"分析库中没有账本表 (no ledger table in {settings.store_url}; "
+                             f"`jiandu migrate` or `jiandu up` creates it)")
+        report = verify_chains(store, unit, progress=console.bar("核验 verify")).as_dict()
     for b in report["breaks"]:
         print(f"断链 BREAK unit={b['unit_id']} seq={b['seq']}: {b['problem']}")
     verdict = "完整 OK" if report["ok"] else f"发现 {len(report['breaks'])} 处断链 (chain broken)"

@@ -27,7 +27,9 @@ no progress headers. It is for tests and for trying the split on one machine.
 
 from __future__ import annotations
 
+import functools
 import gzip
+import os
 import re
 import signal
 import sys
@@ -103,9 +105,18 @@ class Engine:
         import chdb
 
         self._chdb = chdb
+        from projections.store import claim_data_path, release_data_path
+
         self.path = str(path)
         path.mkdir(parents=True, exist_ok=True)
-        self._keep = chdb.connect(self.path)  # holds the engine open between requests
+        real = os.path.realpath(self.path)
+        claim_data_path(real)  # as every embedded store does: one process a data path
+        self._release = functools.cache(lambda: release_data_path(real))  # once
+        try:
+            self._keep = chdb.connect(self.path)  # holds the engine open between requests
+        except Exception:
+            self._release()
+            raise
 
     def run(self, sql: str, params: dict[str, str], settings: dict[str, str], database: str | None,
             default_format: str, data: bytes | None) -> tuple[bytes, str]:
@@ -140,6 +151,7 @@ class Engine:
 
     def close(self) -> None:
         self._keep.close()
+        self._release()
 
 
 def _escape(text: str) -> str:
@@ -255,8 +267,18 @@ class Handler(BaseHTTPRequestHandler):
 
 def serve(path: Path, host: str = "127.0.0.1", port: int = 8123, ready: threading.Event | None = None) -> None:
     """Serve `path` until SIGINT / SIGTERM."""
-    engine = Engine(path)
-    server = ThreadingHTTPServer((host, port), type("BoundHandler", (Handler,), {"engine": engine}))
+    handler = type("BoundHandler", (Handler,), {})
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise ValueError(f"无法监听 {host}:{port} (cannot listen there: {exc.strerror or exc})；用 --port 换一个 "
+                         f"(choose another with --port)") from None
+    try:
+        handler.engine = Engine(path)
+    except BaseException:
+        server.server_close()
+        raise
+    engine = handler.engine
     server.daemon_threads = True
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():

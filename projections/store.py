@@ -64,7 +64,7 @@ _CLAIMS: dict[str, list[int]] = {}
 _CLAIMS_LOCK = threading.Lock()
 
 
-def _claim(path: str) -> None:
+def claim_data_path(path: str) -> None:
     """Hold `path.lock` (flock, released by the kernel if this process dies) while this
     process has the embedded store at `path` open."""
     import fcntl
@@ -93,7 +93,7 @@ def _claim(path: str) -> None:
         _CLAIMS[path] = [fd, 1]
 
 
-def _release(path: str) -> None:
+def release_data_path(path: str) -> None:
     with _CLAIMS_LOCK:
         claim = _CLAIMS.get(path)
         if claim is not None:
@@ -112,10 +112,10 @@ class ClickHouseStore:
         raw_path = url.removeprefix("chdb:").removeprefix("//").split("?")[0] if self.embedded else ""
         # The data path, as one key for every URL naming it (`writes`; embedded stores only).
         self._path = os.path.realpath(raw_path) if self.embedded else ""
-        # Claimed for this process (`_claim`), unless in memory: nothing on disk to share.
+        # Claimed for this process (`claim_data_path`), unless in memory: nothing on disk to share.
         self._claimed = raw_path not in ("", ":memory:")
         if self._claimed:
-            _claim(self._path)
+            claim_data_path(self._path)
         try:
             if self.embedded:
                 self._client = clickhouse_connect.get_client(dsn=url, settings=STORE_SETTINGS)
@@ -263,7 +263,7 @@ class ClickHouseStore:
     def _release(self) -> None:
         if self._claimed:
             self._claimed = False
-            _release(self._path)
+            release_data_path(self._path)
 
 
 def split_sql(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import sys
 from pathlib import Path
@@ -243,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(glue_token_values(sys.argv[1:] if argv is None else argv))
+    if os.environ.get("JIANDU_LOG_LEVEL", "WARNING").upper() == "WARNING":
+        # The driver logs "Unexpected Http Driver Exception" before the error we print anyway.
+        logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     try:
         return args.func(args)
     except KeyboardInterrupt:

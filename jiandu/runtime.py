@@ -46,6 +46,8 @@ RELAY_INTERVAL_S = 1.0
 # "Nothing lost"). A second signal leaves at once.
 STOP_WITHIN_S = 90
 FORCED_EXIT = 3
+# Client libraries log every reconnect and driver failure; ours says what failed in plain words.
+NOISY_LOGGERS = ("faust", "mode", "aiokafka", "kafka", "clickhouse_connect")
 
 
 @dataclass
@@ -287,7 +289,7 @@ def run_foreground(platform: Platform) -> int:
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level == "WARNING":  # client libraries are noisy about every reconnect
-        for noisy in ("faust", "mode", "aiokafka", "kafka"):
+        for noisy in NOISY_LOGGERS:
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
     code = 0
     try:

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("chdb:", "http://", "https://")):  # the driver took it for localhost
+            raise ValueError("须为 chdb:///路径 或 http(s)://用户:密码@主机:8123/库 (must be chdb:///path or "
+                             "http(s)://user:pass@host:8123/db)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

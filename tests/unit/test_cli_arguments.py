@@ -36,6 +36,7 @@ def test_numbers_may_be_grouped():
     ({"JIANDU_API_PORT": "abc"}, "JIANDU_API_PORT='abc'"),
     ({"JIANDU_PARTITIONS": "0"}, "JIANDU_PARTITIONS='0'"),
     ({"JIANDU_TIMEZONE": "Mars/Base"}, "JIANDU_TIMEZONE='Mars/Base'"),
+    ({"JIANDU_CLICKHOUSE_URL": "clickhouse.internal"}, "JIANDU_CLICKHOUSE_URL='clickhouse.internal'"),
 ])
 def test_a_bad_setting_is_named_by_its_variable(env, says, monkeypatch, tmp_path, capsys):
     for name, value in env.items():
@@ -65,3 +66,21 @@ def test_up_on_a_taken_port_says_so_before_starting_anything(option, says, tmp_p
     assert says.format(port=port) in result.stderr
     assert "Traceback" not in result.stderr
     assert "已启动" not in result.stdout  # no banner for a platform that never ran
+
+
+def test_a_clickhouse_server_that_refuses_is_one_plain_line(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from tests.harness import ROOT, jiandu_cmd
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "JIANDU_LOG_LEVEL"}
+    result = subprocess.run(jiandu_cmd("migrate", "--data-dir", str(tmp_path)), capture_output=True, text=True,
+                            cwd=ROOT, timeout=60, env={**env, "JIANDU_CLICKHOUSE_URL": f"http://127.0.0.1:{port}"})
+    assert result.returncode == 2
+    assert f"无法连接分析库 (cannot open ClickHouse at http://127.0.0.1:{port})" in result.stderr
+    assert "Unexpected Http Driver Exception" not in result.stderr and "Traceback" not in result.stderr

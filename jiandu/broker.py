@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -112,13 +113,17 @@ def ensure_topics(bootstrap: str, partitions: int, timeout_s: float = 30.0) -> N
     from jiandu.settings import DLQ_TOPIC, TOPIC
     from producers.publisher import bootstrap_timeout
 
-    deadline = time.monotonic() + timeout_s
+    deadline, waited = time.monotonic() + timeout_s, False
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000,
                                      **bootstrap_timeout(KafkaAdminClient.DEFAULT_CONFIG, min(timeout_s, 10)))
             break
         except KafkaError as exc:
+            if timeout_s >= 10 and not waited:  # a start-up wait, not the relay's quick retry
+                print(f"正在等待消息队列 {bootstrap}，最多 {timeout_s:.0f} 秒 (waiting for the broker, up to "
+                      f"{timeout_s:.0f} s) …", file=sys.stderr, flush=True)
+            waited = True
             if time.monotonic() > deadline:
                 raise BrokerError(f"无法连接消息队列 {bootstrap} (cannot reach the broker): {exc}") from exc
             time.sleep(0.5)

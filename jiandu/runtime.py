@@ -76,6 +76,7 @@ class Platform:
         self.stopping = asyncio.Event()
         self.broker: TansuBroker | None = None
         self.worker_ready = False
+        self.started = False  # the banner is out: the platform ran
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -217,6 +218,7 @@ class Platform:
 
     def _banner(self, bootstrap: str, port: int) -> None:
         """What runs where: `up` runs every part; `worker` and `api` one each."""
+        self.started = True
         url = f"http://{self.settings.api_host}:{port}"
         role = ("embedded" if self.with_api and self.with_worker and self.settings.embedded_store
                 else "+".join(part for part, on in (("api", self.with_api), ("worker", self.with_worker)) if on))
@@ -304,7 +306,8 @@ def run_foreground(platform: Platform) -> int:
         log.exception("platform failed")
         print(f"错误 (error): {exc}", file=sys.stderr)
         code = 2
-    print("已停止 (stopped)", flush=True)
+    if platform.started:  # a platform that never started has only its error to say
+        print("已停止 (stopped)", flush=True)
     # Client libraries may leave non-daemon threads polling a broker that is gone; every
     # write is durable by now, so leave without waiting for them.
     sys.stdout.flush()

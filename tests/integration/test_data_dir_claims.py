@@ -60,3 +60,4 @@ def test_chdb_server_on_a_taken_port_says_so(tmp_path):
         result = _chdb_server(tmp_path / "d", port)
     assert result.returncode == 2
     assert f"无法监听 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+

@@ -22,6 +22,7 @@ import orjson
 
 from domain.decode import decode_batch, decode_body
 from domain.gcpause import freeze_startup_heap
+from jiandu import console
 from jiandu.broker import TansuBroker, ensure_topics, free_port
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
@@ -75,16 +76,6 @@ def _restart_peak_rss() -> bool:
         return True
     except OSError:
         return False
-
-
-def _progress(label: str, done: int, total: int) -> None:
-    """One self-overwriting progress line on stderr (a line per step when not a terminal)."""
-    if not sys.stderr.isatty() and done < total and done % (BATCH * 20):
-        return
-    width = 30
-    bar = "█" * (width * done // max(total, 1))
-    end = "\n" if done >= total or not sys.stderr.isatty() else ""  # a log file: one line per step
-    print(f"\r{label} [{bar:<{width}}] {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
 
 
 class Bench:
@@ -145,10 +136,11 @@ class Bench:
         holds one batch in memory, and generating is never timed."""
         workload = Workload(self.units)
         self.events_file = self.work / "events.jsonl"
+        progress = console.bar("生成事件 generating events")
         with self.events_file.open("wb") as out:
             for i in range(0, self.n, BATCH):
                 out.write(orjson.dumps({"events": workload.next_batch(min(BATCH, self.n - i))}) + b"\n")
-                _progress("生成事件 generating events", min(i + BATCH, self.n), self.n)
+                progress(min(i + BATCH, self.n), self.n)
 
     def bodies(self) -> Iterator[bytes]:
         with self.events_file.open("rb") as lines:
@@ -237,9 +229,10 @@ class Bench:
         """Validate and submit every batch as `POST /v1/events` does with a client's body (less
         HTTP and the scope check), off the event loop: the worker's stream runs on it (as the
         API's submissions run in its thread pool)."""
+        progress = console.bar("③ 端到端 end-to-end (submitted)")
         for done, body in enumerate(self.bodies(), start=1):
             submitter.submit(decode_body(body), "bench")
-            _progress("③ 端到端 end-to-end (submitted)", min(done * BATCH, self.n), self.n)
+            progress(min(done * BATCH, self.n), self.n)
 
     async def _wait_count(self, expected: int, timeout: float = 900) -> None:
         """Until `expected` events are in the ledger and every live fold has caught up with them."""
@@ -341,10 +334,10 @@ class Bench:
         top = int(self.store.scalar("SELECT max(seq) FROM ledger"))
         cols = ", ".join(LEDGER_COLUMNS)
         ids = "toUUID(UUIDNumToString(MD5(concat(toString({col}), '~{k}'))))"
-        copy = 0
+        copy, progress = 0, console.bar(f"⑦ 扩充账本 growing the ledger to {self.scale_to:,}")
         while total < self.scale_to:
             copy += 1
-            _progress(f"⑦ 扩充账本 growing the ledger to {self.scale_to:,}", total, self.scale_to)
+            progress(total, self.scale_to)
             exprs = {c: c for c in LEDGER_COLUMNS} | {
                 "seq": f"seq + {copy * top}", "event_id": ids.format(col="event_id", k=copy),
                 "target_id": ids.format(col="target_id", k=copy), "subject_id": f"concat(subject_id, '~{copy}')"}
@@ -353,7 +346,7 @@ class Bench:
                 f"WHERE seq <= {top} AND type NOT IN {list(UNIT_EVENT_TYPES)!r} LIMIT {self.scale_to - total}",
                 settings={"max_insert_threads": 2})
             total = int(self.store.scalar("SELECT count() FROM ledger"))
-        _progress(f"⑦ 扩充账本 growing the ledger to {self.scale_to:,}", total, total)
+        progress(total, total)
         # Growing is the bench's own scaffolding (a 1M ledger copied nine times in ClickHouse):
         # its memory is handed back and the peak restarted, so scaled_rss_mb is the peak of the
         # platform's work on the grown ledger (replay, API) over all the process holds by then.

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 
 from jiandu import console, remote
 from jiandu.settings import Settings
 
 
 def running_api(settings: Settings) -> str | None:
-    """The API URL of a live `jiandu up` on this data dir (chDB allows one process per path)."""
-    try:
-        info = json.loads(settings.runtime_path.read_text(encoding="utf-8"))
-        os.kill(int(info["pid"]), 0)
-        return info["api_url"]
-    except (OSError, ValueError, KeyError):
-        return None
+    """The API URL of a live `jiandu up` (or `api`) on this data dir (chDB allows one process
+    per path, so a command reaches that data through it)."""
+    return (settings.running() or {}).get("api_url")
 
 
 def _remote(settings: Settings, api: str, token: str | None, method: str, path: str, params: dict) -> dict:

@@ -212,8 +212,9 @@ class Platform:
                 "rejected": self.stats.rejected}
 
     def _write_runtime(self, bootstrap: str, port: int) -> None:
-        info = {"pid": os.getpid(), "kafka_bootstrap": bootstrap,
-                "api_url": f"http://{self.settings.api_host}:{port}"}
+        info = {"pid": os.getpid(), "kafka_bootstrap": bootstrap}
+        if self.with_api:  # a worker alone serves nothing: commands reach its store directly
+            info["api_url"] = f"http://{self.settings.api_host}:{port}"
         self.settings.runtime_path.write_text(json.dumps(info), encoding="utf-8")
 
     def _banner(self, bootstrap: str, port: int) -> None:

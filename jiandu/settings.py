@@ -83,6 +83,20 @@ class Settings(BaseSettings):
     def runtime_path(self) -> Path:
         return self.data_dir / "runtime.json"
 
+    def running(self) -> dict | None:
+        """What a live platform on this data dir wrote to runtime.json (`pid`, `kafka_bootstrap`,
+        and `api_url` when it serves the API), or None: no file, or its process is gone (a kill -9
+        leaves the file behind)."""
+        import json
+        import os
+
+        try:
+            info = json.loads(self.runtime_path.read_text(encoding="utf-8"))
+            os.kill(int(info["pid"]), 0)
+            return info
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def ensure_admin_token(self) -> str:
         """Return the bootstrap admin token, generating and saving one on first start."""
         import secrets

@@ -3,7 +3,6 @@ the outbox in the data dir (spooled when the broker is down)."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from domain.decode import decode_batch
 from domain.events import EnvelopeBase
 from domain.records import event_to_json
 from jiandu import console, remote
-from jiandu.audit_cli import running_api
 from jiandu.settings import TOPIC, Settings
 from producers.outbox import Outbox
 from producers.publisher import KafkaPublisher, PublishFailed
@@ -22,12 +20,7 @@ API_CHUNK = 10_000
 
 
 def _bootstrap(settings: Settings) -> str | None:
-    if settings.kafka_bootstrap:
-        return settings.kafka_bootstrap
-    try:
-        return json.loads(settings.runtime_path.read_text(encoding="utf-8"))["kafka_bootstrap"]
-    except (OSError, ValueError, KeyError):
-        return None
+    return settings.kafka_bootstrap or (settings.running() or {}).get("kafka_bootstrap")
 
 
 class _Sink:
@@ -43,7 +36,7 @@ class _Sink:
             bootstrap = _bootstrap(settings) or "127.0.0.1:1"  # nothing listening: spool only
             publisher = KafkaPublisher(bootstrap, TOPIC, timeout_s=5)
             self.submitter = Submitter(Outbox(settings.outbox_path), publisher, settings.partitions)
-            if running_api(settings) is None:
+            if settings.running() is None:  # else its outbox relay delivers them
                 self._deliver_spooled()
 
     def _deliver_spooled(self) -> None:

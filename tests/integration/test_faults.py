@@ -189,7 +189,7 @@ def test_a_second_ctrl_c_leaves_at_once(tmp_path):
 
 def test_a_second_up_on_the_same_data_dir_is_refused_and_leaves_the_first_alone(tmp_path):
     """chDB opens a data dir in one process; a second `jiandu up` there says who has it, and
-    the first keeps running and reachable (its runtime.json was removed by the second)."""
+    the first keeps running and reachable (the second used to remove its runtime.json)."""
     import json
 
     from tests.harness import ROOT, jiandu_cmd

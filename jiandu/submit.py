@@ -32,6 +32,7 @@ class _Sink:
             raise ValueError("使用 --api 时需要 --token 或 JIANDU_TOKEN (a token is needed with --api)")
         self.submitter = None
         self.spooled = 0
+        self.broker_down = False  # it failed once this run: the rest go straight to the outbox
         if not api:
             bootstrap = _bootstrap(settings) or "127.0.0.1:1"  # nothing listening: spool only
             publisher = KafkaPublisher(bootstrap, TOPIC, timeout_s=5)
@@ -49,7 +50,8 @@ class _Sink:
             try:
                 publisher.publish([b.record for b in batches])
             except PublishFailed:
-                break  # still unavailable: they wait for the next run
+                self.broker_down = True  # still unavailable: they wait for the next run
+                break
             outbox.mark_published([b.batch_id for b in batches])
             delivered += sum(b.events for b in batches)
         if delivered:
@@ -61,9 +63,10 @@ class _Sink:
             try:
                 # Once the broker has not answered, the rest go straight to the outbox: trying
                 # each chunk cost its timeout (5 s), 100 s for a 200k-event file submitted offline.
-                self.submitter.submit(events, "cli", publish=not self.spooled)
+                self.submitter.submit(events, "cli", publish=not self.broker_down)
             except Spooled as exc:
                 self.spooled += exc.events
+                self.broker_down = True
             return []
         response = remote.request("POST", f"{self.api.rstrip('/')}/v1/events", timeout=120,
                                   headers={"Authorization": f"Bearer {self.token}"},

@@ -126,7 +126,7 @@ def test_an_api_that_refuses_is_quoted_in_its_own_words(body, says, tmp_path, ca
     assert says in capsys.readouterr().err
 
 
-def test_submit_with_no_broker_spools_every_chunk_and_waits_on_it_once(tmp_path, capsys, monkeypatch):
+def test_submit_with_no_broker_spools_every_chunk_and_waits_on_it_once_a_run(tmp_path, capsys, monkeypatch):
     """Offline, a large file goes to the outbox whole: only the first chunk waits for the broker."""
     from producers.outbox import Outbox
     from producers.publisher import KafkaPublisher
@@ -145,3 +145,8 @@ def test_submit_with_no_broker_spools_every_chunk_and_waits_on_it_once(tmp_path,
     assert "spooled: 8" in capsys.readouterr().out
     assert len(attempts) == 1  # chunks 2 and 3 were not sent to a broker that had just failed
     assert Outbox(tmp_path / "d" / "outbox.sqlite").stats()["events"] == 8
+
+    # Offline again: one try, to deliver what was spooled; the file's own chunks do not try again.
+    attempts.clear()
+    assert main(["submit", str(path), "--data-dir", str(tmp_path / "d")]) == 0
+    assert len(attempts) == 1 and "spooled: 8" in capsys.readouterr().out

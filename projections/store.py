@@ -82,15 +82,28 @@ def claim_data_path(path: str) -> None:
             os.close(fd)
             raise StoreUnavailable(
                 f"分析库 {path} 正被另一个进程使用 (pid {holder}) (the embedded store is open in another "
-                f"process)：一个数据目录同时只能由一个 jiandu 进程打开；平台运行时请通过它的接口操作 "
-                f"(--api)，或换一个数据目录 (one process per data dir: go through the running "
-                f"platform's API, or use another data dir)") from None
+                f"process)：一个数据目录同时只能由一个 jiandu 进程打开 (one process per data dir)；"
+                f"{_what_to_do_instead(holder)}") from None
         except OSError:  # a file system without flock: chDB's own lock still refuses a second process
             os.close(fd)
             return
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         _CLAIMS[path] = [fd, 1]
+
+
+def _what_to_do_instead(holder: str) -> str:
+    """Advice for a process that found the data path taken, by what holds it."""
+    try:
+        with open(f"/proc/{int(holder)}/cmdline", "rb") as f:
+            served = b"chdb-server" in f.read()
+    except (OSError, ValueError):
+        served = False
+    if served:
+        return ("它由 jiandu chdb-server 提供：把 JIANDU_CLICKHOUSE_URL 指向该服务 (it is served by jiandu "
+                "chdb-server: point JIANDU_CLICKHOUSE_URL at that server)")
+    return ("平台运行时请通过它的接口操作 (--api)，或换一个数据目录 (go through the running platform's "
+            "API, or use another data dir)")
 
 
 def release_data_path(path: str) -> None:

@@ -22,6 +22,24 @@ def test_chdb_server_on_a_data_dir_this_process_has_open_names_it(chdb_store):
     result = _chdb_server(data, 0)
     assert result.returncode == 2
     assert f"正被另一个进程使用 (pid {os.getpid()})" in result.stderr and "Traceback" not in result.stderr
+    assert "(--api)" in result.stderr  # what to do when a platform (not a chdb-server) has it
+
+
+def test_a_data_dir_a_chdb_server_serves_points_at_the_server(tmp_path):
+    from jiandu.broker import free_port
+
+    port = free_port()
+    server = subprocess.Popen(jiandu_cmd("chdb-server", "--data-dir", str(tmp_path / "d"), "--port", str(port)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert "served over" in server.stderr.readline()  # it says so once the data path is open
+        result = subprocess.run(jiandu_cmd("verify", "--data-dir", str(tmp_path / "d")), capture_output=True,
+                                text=True, cwd=ROOT, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert result.returncode == 2
+    assert f"(pid {server.pid})" in result.stderr and "JIANDU_CLICKHOUSE_URL" in result.stderr
 
 
 # In a process of its own: chDB runs one engine a process, and this one has the session's.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from domain.indicators import LEVEL_LABELS, METHOD_LABELS, RANK_LABELS
+from domain.labels import LEVEL_LABELS, METHOD_LABELS, RANK_LABELS
 from projections.resolved import resolved_sql, ts
 
 TZ = "Asia/Shanghai"  # 报表时区: months and due dates are local, as in the API

@@ -6,15 +6,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from domain.events import RANKS
-
-RANK_LABELS = {"provincial": "省部级", "bureau": "厅局级", "county": "县处级", "township": "乡科级",
-               "general": "一般干部", "village": "村干部", "other": "其他"}
-METHOD_LABELS = {"talk_inquiry": "谈话函询", "preliminary_verification": "初步核实",
-                 "shelved": "暂存待查", "concluded": "予以了结"}
-TALK_LABELS = {"reminder": "提醒谈话", "admonition": "诫勉谈话", "supervision": "监督谈话",
-               "integrity": "廉政谈话"}
-LEVEL_LABELS = {"province": "省级", "city": "市级", "county": "县级", "township": "乡镇",
-                "stationed_group": "派驻机构"}
+from domain.labels import METHOD_LABELS, RANK_LABELS, TALK_LABELS
 
 
 @dataclass(frozen=True)

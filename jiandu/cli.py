@@ -75,6 +75,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return submit_file(_settings(args), Path(args.file), unit=args.unit, api=args.api, token=args.token)
 
 
+def cmd_template(args: argparse.Namespace) -> int:
+    from producers.template import write_template
+
+    path = Path(args.file)
+    write_template(path, rows=args.rows)
+    print(f"已写出模板 wrote {path} ({args.rows} 行 rows)；填写后用 jiandu submit {path} 提交")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from jiandu.submit import simulate
 
@@ -193,6 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
     submit.add_argument("--data-dir")
     submit.set_defaults(func=cmd_submit)
+
+    from producers.template import DEFAULT_ROWS, MAX_ROWS
+
+    template = sub.add_parser("template", help="write an .xlsx workbook to fill in (Chinese headers, "
+                                               "drop-downs, event ids ready) for jiandu submit")
+    template.add_argument("file", help="the workbook to write, e.g. 报送.xlsx")
+    template.add_argument("--rows", type=_whole(1, MAX_ROWS), default=DEFAULT_ROWS,
+                          help=f"rows with an event id ready (default {DEFAULT_ROWS})")
+    template.set_defaults(func=cmd_template)
 
     simulate = sub.add_parser("simulate", help="publish a realistic synthetic workload")
     simulate.add_argument("--units", type=_whole(0), default=0, help="limit to the first N units (0: all)")

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from domain.decode import DecodeError, decode_event
 from domain.events import PAYLOADS, EnvelopeBase
+from domain.labels import ENVELOPE_LABELS, FIELD_LABELS, TYPE_BY_LABEL, allowed, choices, from_label
 
 MAX_BYTES = 200 * 1024 * 1024
 MAX_CELL = 10_000
@@ -35,8 +36,9 @@ GB_NOTE = "文件按 GBK/GB18030 编码读取 (decoded as GB18030)"
 SUPPORTED = (".jsonl", ".json", ".csv", ".xlsx")
 ENVELOPE = ("event_id", "type", "schema_version", "unit_id", "subject_id", "occurred_at")
 REQUIRED = ("event_id", "type", "unit_id", "subject_id", "occurred_at")
-ALIASES = {"事件编号": "event_id", "事件类型": "type", "单位": "unit_id", "对象": "subject_id",
-           "发生时间": "occurred_at"}
+# Chinese headers, as in `jiandu template`'s workbook: 处置方式 is payload.method.
+ALIASES = {**{label: name for name, label in ENVELOPE_LABELS.items()},
+           **{label: f"payload.{name}" for name, label in FIELD_LABELS.items()}}
 
 
 class FileImportError(ValueError):
@@ -259,8 +261,15 @@ def _read_table(rows: Iterator[tuple[int, Any]], sink: _Sink,
             continue
         cells = [text(v, columns[i] if i < len(columns) else "") if v is not None else None
                  for i, v in enumerate(values)]
-        if any(cells) and (raw := _row_to_raw(row, columns, cells, sink)) is not None:
-            sink.add(row, raw)  # blank rows are common at the end of spreadsheets
+        if _filled(columns, cells) and (raw := _row_to_raw(row, columns, cells, sink)) is not None:
+            sink.add(row, raw)
+
+
+def _filled(columns: list[str | None], cells: list[str | None]) -> bool:
+    """True unless the row is blank, or holds nothing but an event_id: blank rows are common at
+    the end of spreadsheets, and `jiandu template` numbers its empty rows in advance."""
+    return any(cell for i, cell in enumerate(cells)
+               if i >= len(columns) or columns[i] != "event_id")
 
 
 def _header(row: int, header: list[str | None], sink: _Sink) -> list[str | None] | None:
@@ -305,6 +314,8 @@ def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
     raw: dict[str, Any] = {k: v for k, v in named.items() if k in ENVELOPE}
     if "schema_version" in raw:
         raw["schema_version"] = _convert(raw["schema_version"], frozenset({int}))
+    if "type" in raw:
+        raw["type"] = TYPE_BY_LABEL.get(raw["type"], raw["type"])  # 处置问题线索 is clue_disposed
     fields = {k[8:]: v for k, v in named.items() if k.startswith("payload.")}
     if "payload" in named:
         raw["payload"], error = _loads(named["payload"])
@@ -314,10 +325,31 @@ def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
         if error:
             sink.problem(row, "payload", error, event_id)
     else:
-        known = raw.get("type") in PAYLOADS
-        raw["payload"] = {k: _convert(v, _kinds(raw["type"], k) if known else frozenset())
-                          for k, v in fields.items()}
+        raw["payload"] = {}
+        for name, text in fields.items():
+            value, error = _payload_value(raw.get("type"), name, text)
+            if error:
+                sink.problem(row, f"payload.{name}", error, event_id)
+            raw["payload"][name] = value
     return raw if len(sink.problems) == before else None
+
+
+def _payload_value(event_type: Any, name: str, text: str) -> tuple[Any, str | None]:
+    """Turn a payload cell into its value: a label into the id it names (谈话函询 is
+    talk_inquiry), a number into a number; say what is allowed when the cell names nothing."""
+    if event_type not in PAYLOADS:
+        return text, None  # the unknown type is the row's problem
+    if options := choices(event_type, name):
+        value = from_label(event_type, name, text)
+        if value not in options:
+            value = _convert(text, _kinds(event_type, name))  # form "2.0" is 2 too
+        if value in options:
+            return value, None
+        return text, f"{text[:60]!r} 不是可选值 (not one of the allowed values): {allowed(event_type, name)}"
+    kinds = _kinds(event_type, name)
+    if dict in kinds:  # event_corrected's replacement payload, as JSON in one cell
+        return _loads(text)
+    return _convert(text, kinds), None
 
 
 @functools.cache

@@ -8,7 +8,7 @@ days; distinct-person counts keep one row per person so a subtree counts each pe
 from __future__ import annotations
 
 from domain.events import RANKS
-from domain.indicators import TALK_LABELS
+from domain.labels import TALK_LABELS
 
 COUNTED_TYPES = ("petition_received", "clue_registered", "case_filed", "case_closed",
                  "sanction_imposed", "four_forms_applied", "transferred_to_procuratorate",

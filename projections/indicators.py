@@ -13,12 +13,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from domain.hierarchy import BEGIN, END, Hierarchy, Span
-from domain.indicators import (
-    CATALOGUE,
-    LEVEL_LABELS,
-    largest_remainder_shares,
-    percent,
-)
+from domain.indicators import CATALOGUE, largest_remainder_shares, percent
+from domain.labels import LEVEL_LABELS
 from projections.ancestry import AncestryTable
 from projections.counted import ADDITIVE, COUNTED_TYPES, DISTINCT, PERSON_KEY, PERSON_ROWS, PERSONS
 from projections.daily import DailyFolds

@@ -123,6 +123,23 @@ def test_gbk_csv_is_decoded(tmp_path: Path) -> None:
     assert result.note is not None and "GB18030" in result.note
 
 
+def test_gbk_csv_with_chinese_names_throughout_reads_as_contract_ids(tmp_path: Path) -> None:
+    """The template's workbook saved as CSV from Chinese Excel: headers, types and values in
+    Chinese, an id-only row left over from the numbered rows, numbers written as 2.0."""
+    path = _write_csv(tmp_path / "e.csv", "事件编号,事件类型,单位,对象,发生时间,信访渠道,举报类别,人员编号,形态",
+                      f"{_id(1)},受理信访举报,gd.c01,pet-1,{AT},来访,检举控告,,",
+                      f"{_id(2)},运用四种形态,gd.c01,case-1,{AT},,,p-1,2.0",
+                      f"{_id(3)},,,,,,,,",
+                      f"{_id(4)},运用四种形态,gd.c01,case-1,{AT},,,p-2,第五种形态", encoding="gbk")
+    result = read_events(path)
+    assert [(e.type, e.payload.model_dump(exclude_none=True)) for e in result.events] == [
+        ("petition_received", {"channel": "visit", "category": "accusation"}),
+        ("four_forms_applied", {"person_id": "p-1", "form": 2}),
+    ]
+    assert [(p.row, p.field) for p in result.problems] == [(5, "payload.form")]
+    assert "第一种形态 (1)" in result.problems[0].message
+
+
 def test_utf8_bom_csv_needs_no_note(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "e.csv", HEADER, _csv_row(1), encoding="utf-8-sig")
     result = read_events(path)

@@ -9,7 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from api import routes_admin, routes_audit, routes_dashboard, routes_events, routes_read
+from api import (
+    routes_admin,
+    routes_audit,
+    routes_dashboard,
+    routes_events,
+    routes_imports,
+    routes_read,
+)
 from api.context import ApiContext
 from api.limits import BodySizeLimit, RateLimiter
 from api.page import PAGE_HTML
@@ -25,6 +32,7 @@ def create_app(context: ApiContext) -> FastAPI:
     context.limiter = RateLimiter(context.rate_limit_per_minute)
     app.add_middleware(BodySizeLimit, max_bytes=context.max_request_bytes)
     app.include_router(routes_events.router)
+    app.include_router(routes_imports.router)
     app.include_router(routes_read.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_audit.router)

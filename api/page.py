@@ -36,6 +36,15 @@ td{border-bottom:1px solid #f3f4f6;padding:4px 8px;text-align:right;white-space:
 td:first-child,th:first-child{text-align:left} td.txt{text-align:left;white-space:normal}
 td a{color:#9f1d1d;cursor:pointer;text-decoration:none} td a:hover{text-decoration:underline}
 #welcome{padding:60px;text-align:center;color:#4b5563;font-size:16px}
+#upload{position:fixed;inset:0;background:#0006;display:flex;align-items:flex-start;justify-content:center;z-index:10}
+#upload[hidden]{display:none}
+#upload .box{background:#fff;border-radius:6px;margin-top:70px;padding:16px 20px;width:min(760px,94vw);max-height:80vh;overflow:auto}
+#upload h2{font-size:16px;margin:0 0 10px} #upload p{font-size:13px;color:#4b5563;margin:6px 0}
+#upload .row{display:flex;gap:10px;align-items:center;margin:10px 0;flex-wrap:wrap}
+#upload button{background:#9f1d1d;color:#fff;border:0;border-radius:3px;padding:5px 12px;cursor:pointer}
+#upload button.plain{background:#e5e7eb;color:#1f2937} #upload button:disabled{opacity:.5}
+#upload-result .ok{color:#047857;font-weight:600} #upload-result .err{color:#b91c1c;font-weight:600}
+#upload-result td{text-align:left;white-space:normal}
 @media (max-width:900px){.panel{grid-column:span 24 !important}}
 """
 
@@ -52,7 +61,7 @@ PAGE_HTML = f"""<!doctype html>
   <nav id="tabs"></nav>
   <form id="signin"><input id="token" type="password" placeholder="访问令牌" size="28"
     autocomplete="off"> <button type="submit">登录</button></form>
-  <span id="who"></span><button id="signout" hidden>退出</button>
+  <span id="who"></span><button id="upload-open" hidden>报送文件</button><button id="signout" hidden>退出</button>
 </header>
 <section id="bar" hidden>
   <span id="crumbs"></span>
@@ -64,6 +73,16 @@ PAGE_HTML = f"""<!doctype html>
 </section>
 <main id="grid"></main>
 <div id="welcome">请在右上角输入访问令牌并登录。</div>
+<section id="upload" hidden><div class="box">
+  <h2>报送文件 <small>Excel / CSV / JSON Lines</small></h2>
+  <p>先下载填报模板，每行填写一个事件（事件编号已预先填好，请勿修改），再选择文件提交。
+     文件中任何一行有误时整份文件都不报送，并列出有误的行；改正后再次提交同一文件是安全的，已接收的事件不会重复计数。</p>
+  <div class="row"><button id="upload-template" class="plain" type="button">下载填报模板</button></div>
+  <div class="row"><input id="upload-file" type="file" accept=".xlsx,.csv,.jsonl,.json">
+    <button id="upload-send" type="button">提交</button>
+    <button id="upload-close" class="plain" type="button">关闭</button></div>
+  <div id="upload-result"></div>
+</div></section>
 <script>{PAGE_SCRIPT}</script>
 </body></html>
 """

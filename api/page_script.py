@@ -181,6 +181,7 @@ async function start() {
     const [me, dashboards] = await Promise.all([api("/v1/me"), api("/v1/dashboards")]);
     S.dashboards = dashboards; S.tz = dashboards[0].timezone || S.tz;
     S.admin = !me.unit_id; S.home = me.unit_id || (await api("/v1/roots")).roots[0];
+    $("#upload-open").hidden = !["admin", "submitter"].includes(me.role);
     $("#who").textContent = (me.unit_id ? me.unit_id + " · " : "") + ({admin: "管理员", viewer: "查看",
       submitter: "报送", auditor: "审计"}[me.role] || me.role);
     window.onhashchange = apply;
@@ -191,6 +192,7 @@ async function start() {
 function signOut(message) {
   localStorage.removeItem("jiandu.token");
   $("#signin").hidden = false; $("#signout").hidden = true; $("#bar").hidden = true;
+  $("#upload-open").hidden = true; $("#upload").hidden = true;
   $("#grid").innerHTML = ""; $("#who").textContent = ""; S.drawn = null;
   $("#welcome").hidden = false;
   $("#welcome").textContent = message || "已退出。请在右上角输入访问令牌并登录。";
@@ -202,6 +204,40 @@ $("#signin").onsubmit = ev => {
   if (t) { localStorage.setItem("jiandu.token", t); start(); }
 };
 $("#signout").onclick = () => signOut();
+
+// 报送文件: the template out, a filled-in file back through POST /v1/imports (all rows or none).
+$("#upload-open").onclick = () => { $("#upload").hidden = false; $("#upload-result").innerHTML = ""; };
+$("#upload-close").onclick = () => { $("#upload").hidden = true; };
+$("#upload-template").onclick = async () => {
+  const r = await fetch("/v1/templates/events.xlsx", {headers: {Authorization: "Bearer " + tok()}});
+  if (!r.ok) { $("#upload-result").innerHTML = `<p class="err">模板下载失败：HTTP ${r.status}</p>`; return; }
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await r.blob()); a.download = "报送模板.xlsx"; a.click();
+  URL.revokeObjectURL(a.href);
+};
+$("#upload-send").onclick = async () => {
+  const file = $("#upload-file").files[0], out = $("#upload-result");
+  if (!file) { out.innerHTML = '<p class="err">请先选择文件</p>'; return; }
+  $("#upload-send").disabled = true; out.innerHTML = "<p>正在提交…</p>";
+  try {
+    const r = await fetch("/v1/imports?filename=" + encodeURIComponent(file.name), {method: "POST",
+      headers: {Authorization: "Bearer " + tok(), "Content-Type": "application/octet-stream"}, body: file});
+    const body = await r.json().catch(() => ({}));
+    if (r.status === 202) {
+      out.innerHTML = `<p class="ok" id="upload-accepted">已接收 ${body.accepted} 条事件</p>`;
+    } else if (r.status === 503 && body.spooled) {
+      out.innerHTML = `<p class="ok">已暂存 ${body.spooled} 条：消息队列暂不可用，恢复后自动投递，无需重复提交</p>`;
+    } else if (body.problems) {
+      out.innerHTML = `<p class="err">${esc(body.detail)}</p><table id="upload-problems"><tr><th>行</th><th>列</th>` +
+        "<th>原因</th></tr>" + body.problems.map(p => `<tr><td>${p.row || "文件"}</td>` +
+        `<td>${esc(p.column || p.field)}</td><td>${esc(p.message)}</td></tr>`).join("") + "</table>";
+    } else {
+      out.innerHTML = `<p class="err">提交失败：${esc(body.detail || "HTTP " + r.status)}</p>`;
+    }
+  } catch (e) {
+    out.innerHTML = `<p class="err">提交失败：${esc(e.message)}</p>`;
+  } finally { $("#upload-send").disabled = false; }
+};
 ["from", "to"].forEach(id => $("#" + id).onchange = e => go({[id]: e.target.value}));
 $("#asof").onchange = e => go({as_of: e.target.value});
 $("#clear").onclick = () => go({from: "", to: "", as_of: ""});

@@ -11,7 +11,6 @@ from api.context import ApiContext
 from api.deps import Context, Principal
 from domain import access
 from domain.decode import DecodeError, Problem, decode_body
-from domain.events import UNIT_EVENT_TYPES
 from domain.gcpause import gc_paused
 from producers.service import Spooled
 
@@ -53,17 +52,8 @@ def _parse_and_submit(body: bytes, ctx: ApiContext, principal: access.Principal)
         return _problems(exc.problems, 422)
     if not events:
         return JSONResponse({"accepted": 0}, status_code=202)
-    tree = ctx.hierarchy.at()
-    denied = []
-    for index, event in enumerate(events):
-        units = {event.unit_id}
-        if event.type in UNIT_EVENT_TYPES:  # type: ignore[attr-defined]
-            parent = getattr(event.payload, "parent_id", None)  # type: ignore[attr-defined]
-            units |= {event.subject_id} if event.subject_id in tree else {parent} if parent else set()
-        for unit in units:
-            if not access.can_submit(tree, principal, unit):
-                denied.append(Problem(index, str(event.event_id), "unit_id",
-                                      f"无权为单位 {unit} 报送 (unit outside your submit scope)"))
+    denied = [Problem(index, str(event.event_id), "unit_id", f"无权为单位 {unit} 报送 (unit outside your submit scope)")
+              for index, event, unit in access.outside_submit_scope(ctx.hierarchy.at(), principal, events)]
     if denied:
         return _problems(denied, 403)
     if ctx.submitter is None:

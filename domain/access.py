@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from domain.events import UNIT_EVENT_TYPES, EnvelopeBase
 from domain.hierarchy import Hierarchy
 
 Role = Literal["admin", "submitter", "viewer", "auditor"]
@@ -43,6 +44,21 @@ def can_audit(tree: Hierarchy, principal: Principal, unit_id: str) -> bool:
 
 def can_submit(tree: Hierarchy, principal: Principal, unit_id: str) -> bool:
     return principal.role in ("admin", "submitter") and within(tree, principal, unit_id)
+
+
+def outside_submit_scope(tree: Hierarchy, principal: Principal, events: list[EnvelopeBase]
+                         ) -> list[tuple[int, EnvelopeBase, str]]:
+    """Return (index, event, unit) for every unit an event touches that the principal may not
+    submit for: its recording unit, and for a unit event the unit itself (or, for a new one,
+    its parent)."""
+    denied = []
+    for index, event in enumerate(events):
+        units = {event.unit_id}
+        if event.type in UNIT_EVENT_TYPES:  # type: ignore[attr-defined]
+            parent = getattr(event.payload, "parent_id", None)  # type: ignore[attr-defined]
+            units |= {event.subject_id} if event.subject_id in tree else {parent} if parent else set()
+        denied += [(index, event, unit) for unit in sorted(units) if not can_submit(tree, principal, unit)]
+    return denied
 
 
 def can_issue(tree: Hierarchy, principal: Principal, unit_id: str, role: str) -> bool:

@@ -96,4 +96,10 @@ def allowed(event_type: str, field: str) -> str:
     return "、".join(f"{label} ({value})" for value, label in value_labels(event_type, field).items())
 
 
+def column_label(field: str) -> str:
+    """The Chinese header of a problem's field (payload.method is 处置方式); else the field."""
+    name = field.removeprefix("payload.")
+    return (ENVELOPE_LABELS if name == field else FIELD_LABELS).get(name, field)
+
+
 TYPE_BY_LABEL = {label: event_type for event_type, label in TYPE_LABELS.items()}

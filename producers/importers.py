@@ -104,26 +104,41 @@ def read_events(path: Path, progress: Callable[[int], None] | None = None) -> Im
     `progress` hears how many rows were read, now and then (a file of a million rows takes a
     minute or more)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED:
-        raise FileImportError(f"不支持的文件类型 {suffix or '(无扩展名)'!r} (unsupported file type; "
-                              f"use {', '.join(SUPPORTED)})")
-    sink, note = _Sink(progress=progress), None
+    _check_suffix(path.suffix)
     try:
         if not path.is_file():
             raise FileImportError(f"文件不存在 {path} (no such file)")
-        if (size := path.stat().st_size) > MAX_BYTES:
-            raise FileImportError(f"文件超过 {MAX_BYTES // 2**20} MB，请拆分 (file too large: "
-                                  f"{size} bytes; split it)")
-        if suffix == ".xlsx":
-            _read_xlsx(path, sink)
-        else:
-            note = _read_text(path.read_bytes(), suffix, sink)
+        _check_size(path.stat().st_size)
+        data = path.read_bytes()
     except OSError as exc:
         raise FileImportError(f"无法读取文件 {path} (cannot read file): {exc.strerror or exc}") from None
+    return read_content(data, path.suffix, progress)
+
+
+def read_content(data: bytes, suffix: str, progress: Callable[[int], None] | None = None) -> ImportResult:
+    """Read and validate the events in a file's content (an upload), given the file's suffix."""
+    suffix = _check_suffix(suffix)
+    _check_size(len(data))
+    sink, note = _Sink(progress=progress), None
+    if suffix == ".xlsx":
+        _read_xlsx(io.BytesIO(data), sink)
+    else:
+        note = _read_text(data, suffix, sink)
     if not sink.events and not sink.problems:
         sink.problem(0, "(file)", "文件中没有事件 (the file holds no events)")
     return ImportResult(sink.events, sink.problems, note, sink.rows)
+
+
+def _check_suffix(suffix: str) -> str:
+    if suffix.lower() not in SUPPORTED:
+        raise FileImportError(f"不支持的文件类型 {suffix or '(无扩展名)'!r} (unsupported file type; "
+                              f"use {', '.join(SUPPORTED)})")
+    return suffix.lower()
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_BYTES:
+        raise FileImportError(f"文件超过 {MAX_BYTES // 2**20} MB，请拆分 (file too large: {size} bytes; split it)")
 
 
 def chunks(events: Iterable[EnvelopeBase], size: int = 10_000) -> Iterator[list[EnvelopeBase]]:
@@ -215,13 +230,11 @@ def _csv_text(value: str, column: str | None) -> str | None:
     return value.strip() or None
 
 
-def _read_xlsx(path: Path, sink: _Sink) -> None:
+def _read_xlsx(content: io.BytesIO, sink: _Sink) -> None:
     import openpyxl  # heavy; only XLSX needs it
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except OSError:
-        raise
+        book = openpyxl.load_workbook(content, read_only=True, data_only=True)
     except Exception as exc:  # a damaged or fake workbook fails with many exception types
         sink.problem(0, "(file)", f"不是有效的 XLSX 文件 (not a readable .xlsx workbook): {exc}")
         return

@@ -8,6 +8,7 @@ sheet says which fields each event type needs."""
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import uuid
@@ -44,13 +45,18 @@ def _field_labels(name: str) -> list[str]:
 
 def write_template(path: Path, rows: int = DEFAULT_ROWS) -> None:
     """Write the fill-in workbook to `path`, with `rows` event ids ready."""
+    if path.suffix.lower() != ".xlsx":
+        raise ValueError(f"模板须保存为 .xlsx (the template is an .xlsx workbook): {path}")
+    template_bytes(rows, path)
+
+
+def template_bytes(rows: int = DEFAULT_ROWS, path: Path | None = None) -> bytes:
+    """Return the fill-in workbook's bytes, also written to `path` if given."""
     import openpyxl
     from openpyxl.comments import Comment
     from openpyxl.styles import Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    if path.suffix.lower() != ".xlsx":
-        raise ValueError(f"模板须保存为 .xlsx (the template is an .xlsx workbook): {path}")
     if not 1 <= rows <= MAX_ROWS:
         raise ValueError(f"行数须在 1–{MAX_ROWS} 之间 (rows must be 1–{MAX_ROWS}): {rows}")
     book = openpyxl.Workbook()
@@ -87,7 +93,11 @@ def write_template(path: Path, rows: int = DEFAULT_ROWS) -> None:
     sheet.freeze_panes = "C2"
     lists.sheet_state = "hidden"
     _write_guide(guide)
-    book.save(path)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    if path is not None:
+        path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _column_note(name: str) -> str:

@@ -160,3 +160,18 @@ def small_province() -> list[dict]:
 
 def start_broker(port: int = 0) -> TansuBroker:
     return TansuBroker(port).start()
+
+
+def fill_in(path: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """Type `rows` under the Chinese headers of a `jiandu template` workbook, from its second
+    row on, as a clerk would in Excel; return the rows' event ids (filled in ahead)."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    column = {cell.value: cell.column for cell in sheet[1]}
+    for row, values in enumerate(rows, start=2):
+        for header, value in values.items():
+            sheet.cell(row, column[header], value)
+    book.save(path)
+    return [sheet.cell(row, 1).value for row in range(2, len(rows) + 2)]

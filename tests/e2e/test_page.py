@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.harness import ROOT, Up
+from tests.harness import ROOT, Up, fill_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -95,3 +96,61 @@ def test_panel_data_is_403_outside_the_callers_subtree(demo):
     assert httpx.get(panel, params={"unit": "gd"}, timeout=30).status_code == 401
     assert httpx.get(demo.url + "/v1/dashboards/nope/panels/1", params={"unit": "gd"},
                      headers=demo.headers(), timeout=30).status_code == 404
+
+
+def test_a_clerk_downloads_the_template_and_uploads_it_filled_in(demo, tmp_path):
+    """报送文件 on the page: the template comes down; a file with a bad row comes back as a
+    table of rows and columns; the corrected file is accepted and reaches the ledger."""
+    import datetime as dt
+
+    from playwright.sync_api import sync_playwright
+
+    viewer = httpx.post(demo.url + "/v1/tokens", json={"unit_id": "gd.c01", "role": "viewer"},
+                        headers=demo.headers(), timeout=30).json()["token"]
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(demo.url + "/")
+        page.fill("#token", viewer)
+        page.click("#signin button")
+        page.wait_for_function("() => document.querySelector('#who').textContent.includes('查看')")
+        assert page.locator("#upload-open").is_hidden()  # a viewer does not submit
+        page.click("#signout")
+
+        page.fill("#token", demo.token)
+        page.click("#signin button")
+        page.locator("#upload-open").click()
+        with page.expect_download() as download:
+            page.click("#upload-template")
+        template = tmp_path / "模板.xlsx"
+        download.value.save_as(template)
+
+        def clue(subject: str, method: str) -> dict[str, object]:
+            return {"事件类型": "处置问题线索", "单位": "gd.c01", "对象": subject,
+                    "发生时间": dt.datetime(2025, 3, 1, 9, 30), "处置方式": method}
+
+        fill_in(template, [clue("page-clue-1", "谈话函询"), clue("page-clue-2", "约谈")])
+        page.set_input_files("#upload-file", str(template))
+        page.click("#upload-send")
+        page.wait_for_selector("#upload-problems")
+        cells = page.locator("#upload-problems tr").nth(1).locator("td").all_inner_texts()
+        assert cells[:2] == ["3", "处置方式"] and "约谈" in cells[2]
+
+        fill_in(template, [clue("page-clue-1", "谈话函询"), clue("page-clue-2", "初步核实")])
+        page.set_input_files("#upload-file", str(template))
+        page.click("#upload-send")
+        page.wait_for_selector("#upload-accepted")
+        assert page.inner_text("#upload-accepted") == "已接收 2 条事件"
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "page-upload.png"), full_page=True)
+        browser.close()
+    assert not errors, f"page errors: {errors}"
+    for subject in ("page-clue-1", "page-clue-2"):
+        deadline = time.monotonic() + 60
+        while not (found := httpx.get(demo.url + "/v1/audit/events", params={"subject": subject},
+                                      headers=demo.headers(), timeout=30).json()["events"]):
+            assert time.monotonic() < deadline, f"{subject} never reached the ledger"
+            time.sleep(0.5)
+        assert len(found) == 1 and found[0]["type"] == "clue_disposed"

@@ -14,6 +14,7 @@ from domain.labels import ENVELOPE_LABELS, FIELD_LABELS, TYPE_LABELS, choices, v
 from jiandu.cli import main
 from producers.importers import read_events
 from producers.template import payload_columns, uuid7, write_template
+from tests.harness import fill_in
 
 
 def test_every_type_field_and_fixed_value_has_a_chinese_label() -> None:
@@ -42,22 +43,11 @@ def test_uuid7_is_version_7_and_ordered_by_time() -> None:
     assert len({uuid7() for _ in range(1000)}) == 1000
 
 
-def _fill(path: Path, rows: list[dict[str, object]]) -> None:
-    """Type values under the template's Chinese headers, as a clerk would in Excel."""
-    book = openpyxl.load_workbook(path)
-    sheet = book.worksheets[0]
-    column = {cell.value: cell.column for cell in sheet[1]}
-    for row, values in enumerate(rows, start=2):
-        for header, value in values.items():
-            sheet.cell(row, column[header], value)
-    book.save(path)
-
-
 def test_a_filled_template_reads_back_as_events_with_contract_ids(tmp_path: Path) -> None:
     path = tmp_path / "报送.xlsx"
     assert main(["template", str(path), "--rows", "50"]) == 0
     when = dt.datetime(2025, 3, 1, 9, 30)
-    _fill(path, [
+    fill_in(path, [
         {"事件类型": "处置问题线索", "单位": "gd.c01", "对象": "clue-1", "发生时间": when, "处置方式": "谈话函询"},
         {"事件类型": "运用四种形态", "单位": "gd.c01", "对象": "case-1", "发生时间": when,
          "人员编号": "p-1", "形态": "第二种形态", "具体措施": "诫勉"},
@@ -87,7 +77,7 @@ def test_a_value_that_is_not_one_of_the_field_s_labels_names_them(tmp_path: Path
     path = tmp_path / "t.xlsx"
     write_template(path, rows=5)
     when = dt.datetime(2025, 3, 1, 9, 30)
-    _fill(path, [
+    fill_in(path, [
         {"事件类型": "开展谈话", "单位": "u", "对象": "t-1", "发生时间": when, "种类": "党纪处分", "人员编号": "p"},
         {"事件类型": "处置问题线索", "单位": "u", "对象": "c-1", "发生时间": when, "处置方式": "talk_inquiry"},
     ])

@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import io
 import json
+import re
 import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
@@ -36,6 +37,11 @@ GB_NOTE = "文件按 GBK/GB18030 编码读取 (decoded as GB18030)"
 SUPPORTED = (".jsonl", ".json", ".csv", ".xlsx")
 ENVELOPE = ("event_id", "type", "schema_version", "unit_id", "subject_id", "occurred_at")
 REQUIRED = ("event_id", "type", "unit_id", "subject_id", "occurred_at")
+# How Chinese Excel writes a date or time into CSV (2025/3/1 9:30): read as Asia/Shanghai, as an
+# XLSX date cell is. An ISO time without an offset (2025-03-01T09:30) is a program's, and stays
+# an error: a program can say which zone it means.
+EXCEL_TIME = re.compile(r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+DATE_COLUMNS = ("payload.effective_from", "payload.due_date")
 # Chinese headers, as in `jiandu template`'s workbook: 处置方式 is payload.method.
 ALIASES = {**{label: name for name, label in ENVELOPE_LABELS.items()},
            **{label: f"payload.{name}" for name, label in FIELD_LABELS.items()}}
@@ -74,13 +80,17 @@ class _Sink:
     def problem(self, row: int, where: str, message: str, event_id: str | None = None) -> None:
         self.problems.append(RowProblem(row, event_id[:64] if event_id else None, where, message))
 
-    def add(self, row: int, raw: Any) -> None:
+    def add(self, row: int, raw: Any, refused: bool = False) -> None:
+        """Validate a row's event and keep it; `refused`: a problem was already found in the
+        row, so only look for more (a clerk fixes the whole file in one pass)."""
         if self.progress is not None and row % PROGRESS_ROWS == 0:
             self.progress(row)
         try:
             event = decode_event(raw, row)
         except DecodeError as exc:
             self.problems.extend(RowProblem(row, p.event_id, p.field, p.message) for p in exc.problems)
+            return
+        if refused:
             return
         key = str(event.event_id)
         if key in self.seen:
@@ -227,7 +237,19 @@ def _numbered(rows: Iterator[Any], sink: _Sink, errors: tuple[type[Exception], .
 
 
 def _csv_text(value: str, column: str | None) -> str | None:
-    return value.strip() or None
+    return _local_time(value.strip(), column) or None
+
+
+def _local_time(text: str, column: str | None) -> str:
+    """Rewrite a spreadsheet's local date or time in `column` as ISO 8601; other text as it is."""
+    if column not in ("occurred_at", *DATE_COLUMNS) or not (match := EXCEL_TIME.fullmatch(text)):
+        return text
+    year, month, day, hour, minute, second = (int(g) if g else 0 for g in match.groups())
+    try:
+        when = dt.datetime(year, month, day, hour, minute, second, tzinfo=SHANGHAI)
+    except ValueError:
+        return text  # 2025/2/30: the decoder says what is wrong with it
+    return when.isoformat() if column == "occurred_at" else when.date().isoformat()
 
 
 def _read_xlsx(content: io.BytesIO, sink: _Sink) -> None:
@@ -258,7 +280,7 @@ def _xlsx_text(value: Any, column: str | None) -> str | None:
             return value.date().isoformat()  # Excel has no pure dates; a midnight is a date cell
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    return str(value).strip() or None
+    return _local_time(str(value).strip(), column) or None
 
 
 def _read_table(rows: Iterator[tuple[int, Any]], sink: _Sink,
@@ -274,8 +296,10 @@ def _read_table(rows: Iterator[tuple[int, Any]], sink: _Sink,
             continue
         cells = [text(v, columns[i] if i < len(columns) else "") if v is not None else None
                  for i, v in enumerate(values)]
-        if _filled(columns, cells) and (raw := _row_to_raw(row, columns, cells, sink)) is not None:
-            sink.add(row, raw)
+        if _filled(columns, cells):
+            before = len(sink.problems)
+            if (raw := _row_to_raw(row, columns, cells, sink)) is not None:
+                sink.add(row, raw, refused=len(sink.problems) > before)
 
 
 def _filled(columns: list[str | None], cells: list[str | None]) -> bool:
@@ -309,7 +333,10 @@ def _header(row: int, header: list[str | None], sink: _Sink) -> list[str | None]
 
 def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
                 sink: _Sink) -> dict[str, Any] | None:
-    """Build a raw event from one row; report and return None if a cell is unusable."""
+    """Build a raw event from one row; report and return None if a cell is unusable. A value
+    that names none of its field's choices is reported here, and an allowed value stands in
+    for it, so that the decoder still finds the row's other problems (a clerk fixes the whole
+    file in one pass)."""
     event_id = next((c for n, c in zip(columns, cells, strict=False) if n == "event_id"), None)
     named: dict[str, str] = {}
     before = len(sink.problems)
@@ -338,12 +365,18 @@ def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
         if error:
             sink.problem(row, "payload", error, event_id)
     else:
-        raw["payload"] = {}
+        raw["payload"], stand_ins = {}, []
         for name, text in fields.items():
             value, error = _payload_value(raw.get("type"), name, text)
             if error:
                 sink.problem(row, f"payload.{name}", error, event_id)
+                stand_ins.append(name)
             raw["payload"][name] = value
+        if stand_ins and all(choices(raw["type"], n) for n in stand_ins) \
+                and len(sink.problems) == before + len(stand_ins):
+            # The row is never accepted: its caller sees that a problem was found.
+            raw["payload"].update({name: choices(raw["type"], name)[0] for name in stand_ins})
+            return raw
     return raw if len(sink.problems) == before else None
 
 

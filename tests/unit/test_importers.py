@@ -130,14 +130,32 @@ def test_gbk_csv_with_chinese_names_throughout_reads_as_contract_ids(tmp_path: P
                       f"{_id(1)},受理信访举报,gd.c01,pet-1,{AT},来访,检举控告,,",
                       f"{_id(2)},运用四种形态,gd.c01,case-1,{AT},,,p-1,2.0",
                       f"{_id(3)},,,,,,,,",
-                      f"{_id(4)},运用四种形态,gd.c01,case-1,{AT},,,p-2,第五种形态", encoding="gbk")
+                      f"{_id(4)},运用四种形态,gd.c01,case-1,{AT},,,p-2,第五种形态",
+                      f"{_id(5)},运用四种形态,gd.c01,case-1,{AT},,,,第五种形态", encoding="gbk")
     result = read_events(path)
     assert [(e.type, e.payload.model_dump(exclude_none=True)) for e in result.events] == [
         ("petition_received", {"channel": "visit", "category": "accusation"}),
         ("four_forms_applied", {"person_id": "p-1", "form": 2}),
     ]
-    assert [(p.row, p.field) for p in result.problems] == [(5, "payload.form")]
+    # Row 6's missing person is found as well as its form: the whole file is fixed in one pass.
+    assert [(p.row, p.field) for p in result.problems] == [
+        (5, "payload.form"), (6, "payload.form"), (6, "payload.person_id")]
     assert "第一种形态 (1)" in result.problems[0].message
+
+
+def test_csv_times_as_excel_writes_them_are_beijing_time_and_iso_without_offset_is_refused(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "e.csv", "事件编号,事件类型,单位,对象,发生时间,办理期限,建议对象单位,种类",
+                      f"{_id(1)},制发纪检监察建议,gd.c01,s-1,2025/3/1 9:30,2025/6/30,某局,监察建议",
+                      f"{_id(2)},制发纪检监察建议,gd.c01,s-2,2025-3-1,2025-06-30,某局,监察建议",
+                      f"{_id(3)},制发纪检监察建议,gd.c01,s-3,2025-03-01T09:30:00,2025/6/30,某局,监察建议",
+                      f"{_id(4)},制发纪检监察建议,gd.c01,s-4,2025/2/30 9:30,2025/6/30,某局,监察建议")
+    result = read_events(path)
+    assert [(e.occurred_at, e.payload.due_date) for e in result.events] == [
+        (dt.datetime(2025, 3, 1, 1, 30, tzinfo=dt.UTC), dt.date(2025, 6, 30)),
+        (dt.datetime(2025, 2, 28, 16, 0, tzinfo=dt.UTC), dt.date(2025, 6, 30)),
+    ]
+    assert [(p.row, p.field) for p in result.problems] == [(4, "occurred_at"), (5, "occurred_at")]
+    assert "timezone offset required" in result.problems[0].message
 
 
 def test_utf8_bom_csv_needs_no_note(tmp_path: Path) -> None:

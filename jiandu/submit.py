@@ -9,6 +9,7 @@ from pathlib import Path
 
 from domain.decode import decode_batch
 from domain.events import EnvelopeBase
+from domain.labels import column_label
 from domain.records import event_to_json
 from jiandu import console, remote
 from jiandu.settings import TOPIC, Settings
@@ -36,8 +37,15 @@ class _Sink:
         if not api:
             bootstrap = _bootstrap(settings) or "127.0.0.1:1"  # nothing listening: spool only
             publisher = KafkaPublisher(bootstrap, TOPIC, timeout_s=5)
-            self.submitter = Submitter(Outbox(settings.outbox_path), publisher, settings.partitions)
-            if settings.running() is None:  # else its outbox relay delivers them
+            # A platform on this data dir has an outbox relay, which keeps a batch until the ledger
+            # receipts it (its embedded broker forgets on restart). Without one, the broker is
+            # JIANDU_KAFKA_BOOTSTRAP's, and its acknowledgement (acks=all, replicated) is the
+            # hand-over: kept batches would wait for a receipt no one here can read, and the
+            # outbox would grow with every submission.
+            alone = settings.running() is None
+            self.submitter = Submitter(Outbox(settings.outbox_path), publisher, settings.partitions,
+                                       until_receipt=not alone)
+            if alone:
                 self._deliver_spooled()
 
     def _deliver_spooled(self) -> None:
@@ -52,7 +60,7 @@ class _Sink:
             except PublishFailed:
                 self.broker_down = True  # still unavailable: they wait for the next run
                 break
-            outbox.mark_published([b.batch_id for b in batches])
+            self.submitter.published([b.batch_id for b in batches])
             delivered += sum(b.events for b in batches)
         if delivered:
             print(f"已投递此前暂存的 {delivered} 条 (delivered {delivered} events spooled earlier)")
@@ -122,7 +130,9 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
     if getattr(result, "note", None):
         print(result.note)
     for row, event_id, field, message in sorted(problems, key=lambda p: p[0] or 0):
-        print(f"  第 {row} 行 row {row}  {field}: {message}" + (f"  [{event_id}]" if event_id else ""),
+        column = column_label(field or "")
+        where = f"{column} ({field})" if column != field else field
+        print(f"  第 {row} 行 row {row}  {where}: {message}" + (f"  [{event_id}]" if event_id else ""),
               file=sys.stderr)
     delivered = accepted - sink.spooled
     print(f"接收 accepted: {accepted}  拒绝 rejected: {len(problems)}"

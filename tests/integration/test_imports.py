@@ -126,3 +126,28 @@ def test_an_upload_that_is_not_a_readable_file_says_why(up, name, content, expec
                           headers=up.headers(), timeout=60)
     assert response.status_code == 422
     assert expected in response.text
+
+
+def test_jiandu_submit_names_a_bad_row_by_number_and_chinese_column(up, tmp_path):
+    """A CSV saved from the template: the good rows go in, the bad one is printed with its row
+    number and its column as the clerk sees it, and the exit code says something was refused."""
+    path = tmp_path / "报送.csv"
+    path.write_text("事件类型,单位,对象,发生时间,处置方式\n"
+                    "处置问题线索,k1,csv-clue-1,2025-03-01T09:30:00+08:00,暂存待查\n"
+                    "处置问题线索,k1,csv-clue-2,2025-03-01T09:30:00+08:00,搁置\n", encoding="gb18030")
+    result = subprocess.run(jiandu_cmd("submit", str(path)), capture_output=True, text=True,
+                            env=_env(up), cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert "缺少必需列" in result.stderr and "event_id" in result.stderr  # no ids: the file is refused
+
+    path.write_text("事件编号,事件类型,单位,对象,发生时间,处置方式\n"
+                    "8f6c1a52-5f59-4b8e-9a57-1f2b3c4d5e01,处置问题线索,k1,csv-clue-1,2025-03-01T09:30:00+08:00,暂存待查\n"
+                    "8f6c1a52-5f59-4b8e-9a57-1f2b3c4d5e02,处置问题线索,k1,csv-clue-2,2025-03-01T09:30:00+08:00,搁置\n",
+                    encoding="gb18030")
+    before = up.totals("k1")["clues.disposed.shelved"]
+    result = subprocess.run(jiandu_cmd("submit", str(path)), capture_output=True, text=True,
+                            env=_env(up), cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert "第 3 行 row 3  处置方式 (payload.method): '搁置' 不是可选值" in result.stderr
+    assert "accepted: 1  拒绝 rejected: 1" in result.stdout
+    up.wait_for("k1", "clues.disposed.shelved", before + 1, timeout=60)

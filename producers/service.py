@@ -52,8 +52,11 @@ def prepare(events: list[EnvelopeBase], submitted_by: str, partitions: int) -> l
 class Submitter:
     """Accept events: durable in the outbox, then acknowledged by the broker."""
 
-    def __init__(self, outbox: Outbox, publisher: Publisher, partitions: int):
+    def __init__(self, outbox: Outbox, publisher: Publisher, partitions: int, until_receipt: bool = True):
         self.outbox, self.publisher, self.partitions = outbox, publisher, partitions
+        # True: a published batch stays until the ledger's receipt (an outbox relay checks it).
+        # False: the broker's acknowledgement hands it over (no one here can read receipts).
+        self.until_receipt = until_receipt
 
     def submit(self, events: list[EnvelopeBase], submitted_by: str, publish: bool = True) -> int:
         """Return the number accepted; raise Spooled if the broker did not acknowledge, or if
@@ -68,8 +71,15 @@ class Submitter:
             self.publisher.publish([b.record for b in batches])
         except PublishFailed as exc:
             raise Spooled(len(events), exc) from exc
-        self.outbox.mark_published([b.batch_id for b in batches])
+        self.published([b.batch_id for b in batches])
         return len(events)
+
+    def published(self, batch_ids: list[str]) -> None:
+        """Record that the broker acknowledged these batches."""
+        if self.until_receipt:
+            self.outbox.mark_published(batch_ids)
+        else:
+            self.outbox.remove(batch_ids)
 
 
 class OutboxRelay:

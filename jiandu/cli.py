@@ -98,9 +98,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from jiandu.audit_cli import verify
+    from jiandu.audit_cli import verify, verify_file
 
+    if args.file:
+        if args.unit or args.api:
+            raise ValueError("--file 核验的是导出文件本身，不能与 --unit 或 --api 同用 (--file verifies "
+                             "the export as it is: not with --unit or --api)")
+        return verify_file(Path(args.file))
     return verify(_settings(args), args.unit, args.api, args.token)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from jiandu.audit_cli import export
+
+    return export(_settings(args), Path(args.file), args.unit, args.as_of, args.api, args.token)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -235,8 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--unit")
     ver.add_argument("--api", help="verify through a running API instead of the data dir")
     ver.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
+    ver.add_argument("--file", help="verify an export (jiandu export) offline: no platform, no store")
     ver.add_argument("--data-dir")
     ver.set_defaults(func=cmd_verify)
+
+    exp = sub.add_parser("export", help="write the ledger with its hash chains as JSON Lines, for "
+                                        "auditors (jiandu verify --file checks it anywhere)")
+    exp.add_argument("file", help="the .jsonl file to write")
+    exp.add_argument("--unit", help="this unit's subtree only (each chain whole)")
+    exp.add_argument("--as-of", type=_instant, help="only events recorded up to this instant (ISO 8601)")
+    exp.add_argument("--api")
+    exp.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
+    exp.add_argument("--data-dir")
+    exp.set_defaults(func=cmd_export)
 
     rep2 = sub.add_parser("replay", help="rebuild projections from the ledger; print a checksum per table")
     rep2.add_argument("--as-of", type=_instant, help="only events recorded up to this instant (ISO 8601)")

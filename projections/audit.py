@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,20 +28,41 @@ class VerifyReport:
     units: int = 0
     rows: int = 0
     breaks: list[Break] = field(default_factory=list)
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)  # unit: (last seq, its hash)
 
     @property
     def ok(self) -> bool:
         return not self.breaks
 
+    def add(self, unit_id: str, chain: list[dict]) -> None:
+        """Verify one unit's rows, in seq order, into the report."""
+        self.units += 1
+        self.rows += len(chain)
+        if found := first_break(unit_id, chain):
+            self.breaks.append(found)
+        elif chain:
+            self.heads[unit_id] = (int(chain[-1]["seq"]), chain[-1]["hash"])
+
+    def fingerprint(self) -> str | None:
+        """One hash over every chain's head: equal for two copies of the same chains (a live
+        ledger and an export of it, say), different once anything was added, changed or
+        removed. None while a chain is broken."""
+        if not self.ok:
+            return None
+        lines = "".join(f"{unit}\t{seq}\t{head}\n" for unit, (seq, head) in sorted(self.heads.items()))
+        return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "units": self.units, "rows": self.rows,
-                "breaks": [asdict(b) for b in self.breaks]}
+                "breaks": [asdict(b) for b in self.breaks], "fingerprint": self.fingerprint()}
 
 
-def verify_chains(store: ClickHouseStore, unit: str | None = None,
+def verify_chains(store: ClickHouseStore, units: list[str] | None = None,
                   progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-    """Recompute every chain; report the first break of each unit (changed, removed, moved, forged)."""
-    units = [unit] if unit else [r[0] for r in store.rows("SELECT DISTINCT unit_id FROM ledger ORDER BY unit_id")]
+    """Recompute the chains of `units` (every unit's when None); report the first break of
+    each unit (changed, removed, moved, forged)."""
+    if units is None:
+        units = [r[0] for r in store.rows("SELECT DISTINCT unit_id FROM ledger ORDER BY unit_id")]
     report = VerifyReport()
     cols = ", ".join(VERIFY_COLUMNS)
     for i in range(0, len(units), UNITS_PER_SLICE):
@@ -51,12 +73,7 @@ def verify_chains(store: ClickHouseStore, unit: str | None = None,
         for row in rows:
             by_unit.setdefault(row["unit_id"], []).append(row)
         for unit_id in chunk:
-            report.units += 1
-            chain = by_unit.get(unit_id, [])
-            report.rows += len(chain)
-            found = first_break(unit_id, chain)
-            if found:
-                report.breaks.append(found)
+            report.add(unit_id, by_unit.get(unit_id, []))
         if progress:
             progress(min(i + UNITS_PER_SLICE, len(units)), len(units))
     return report

@@ -37,14 +37,12 @@ def _audit_units(ctx, principal, unit: str | None) -> list[str] | None:
 
 @router.get("/v1/audit/verify")
 async def audit_verify(ctx: Context, principal: Principal, unit: UnitId | None = None,
-                       subtree: bool = False) -> dict[str, Any]:
-    """Recompute the hash chains of a unit (or its subtree); report the first break of each."""
+                       subtree: bool = False, as_of: Instant | None = None) -> dict[str, Any]:
+    """Recompute the hash chains of a unit (or its subtree), as recorded up to `as_of`; report
+    the first break of each, and the fingerprint of their heads when none broke."""
     units = await run_in_threadpool(_audit_units, ctx, principal, unit)
-    if units is None:
-        report = await run_in_threadpool(verify_chains, ctx.store)
-        return report.as_dict()
-    targets = units if (subtree or unit is None) else [unit]
-    return (await run_in_threadpool(verify_chains, ctx.store, targets)).as_dict()
+    targets = units if (units is None or subtree or unit is None) else [unit]
+    return (await run_in_threadpool(verify_chains, ctx.store, targets, None, as_utc(as_of))).as_dict()
 
 
 @router.get("/v1/audit/events")

@@ -54,16 +54,19 @@ def _subtree(store, unit: str | None) -> list[str] | None:
     return sorted({span.unit_id for span in tree.subtree_spans(unit)})
 
 
-def verify(settings: Settings, unit: str | None, api: str | None, token: str | None) -> int:
+def verify(settings: Settings, unit: str | None, api: str | None, token: str | None,
+           as_of: str | None = None) -> int:
+    when = _instant(as_of)
     api = api or running_api(settings)
     if api:
-        report = _remote(settings, api, token, "GET", "/v1/audit/verify",
-                         {"unit": unit, "subtree": "true"} if unit else {})
+        params = {**({"unit": unit, "subtree": "true"} if unit else {}),
+                  **({"as_of": when.isoformat()} if when else {})}
+        report = _remote(settings, api, token, "GET", "/v1/audit/verify", params)
     else:
         from projections.audit import verify_chains
 
         store = _ledger_store(settings)
-        report = verify_chains(store, _subtree(store, unit), progress=console.bar("核验 verify")).as_dict()
+        report = verify_chains(store, _subtree(store, unit), console.bar("核验 verify"), when).as_dict()
     return _verdict(report)
 
 

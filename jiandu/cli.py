@@ -101,11 +101,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from jiandu.audit_cli import verify, verify_file
 
     if args.file:
-        if args.unit or args.api:
-            raise ValueError("--file 核验的是导出文件本身，不能与 --unit 或 --api 同用 (--file verifies "
-                             "the export as it is: not with --unit or --api)")
+        if args.unit or args.api or args.as_of:
+            raise ValueError("--file 核验的是导出文件本身，不能与 --unit、--api 或 --as-of 同用 (--file "
+                             "verifies the export as it is: not with --unit, --api or --as-of)")
         return verify_file(Path(args.file))
-    return verify(_settings(args), args.unit, args.api, args.token)
+    return verify(_settings(args), args.unit, args.api, args.token, args.as_of)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -247,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--api", help="verify through a running API instead of the data dir")
     ver.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
     ver.add_argument("--file", help="verify an export (jiandu export) offline: no platform, no store")
+    ver.add_argument("--as-of", type=_instant, help="the chains as recorded up to this instant (ISO 8601): "
+                                                    "the fingerprint of an export taken --as-of it")
     ver.add_argument("--data-dir")
     ver.set_defaults(func=cmd_verify)
 

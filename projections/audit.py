@@ -58,17 +58,24 @@ class VerifyReport:
 
 
 def verify_chains(store: ClickHouseStore, units: list[str] | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-    """Recompute the chains of `units` (every unit's when None); report the first break of
-    each unit (changed, removed, moved, forged)."""
+                  progress: Callable[[int, int], None] | None = None,
+                  as_of: dt.datetime | None = None) -> VerifyReport:
+    """Recompute the chains of `units` (every unit's when None), as recorded up to `as_of`
+    (a prefix of each chain: its fingerprint is an earlier copy's, `jiandu export --as-of`);
+    report the first break of each unit (changed, removed, moved, forged)."""
+    cutoff, params = "", {}
+    if as_of is not None:
+        cutoff = " AND recorded_at <= {as_of:DateTime64(6, 'UTC')}"
+        params["as_of"] = as_of.astimezone(dt.UTC).replace(tzinfo=None)
     if units is None:
-        units = [r[0] for r in store.rows("SELECT DISTINCT unit_id FROM ledger ORDER BY unit_id")]
+        units = [r[0] for r in store.rows(f"SELECT DISTINCT unit_id FROM ledger WHERE 1{cutoff} ORDER BY unit_id",
+                                          params)]
     report = VerifyReport()
     cols = ", ".join(VERIFY_COLUMNS)
     for i in range(0, len(units), UNITS_PER_SLICE):
         chunk = units[i:i + UNITS_PER_SLICE]
-        rows = store.dicts(f"SELECT {cols} FROM ledger WHERE unit_id IN {{u:Array(String)}} "
-                           "ORDER BY unit_id, seq", {"u": chunk})
+        rows = store.dicts(f"SELECT {cols} FROM ledger WHERE unit_id IN {{u:Array(String)}}{cutoff} "
+                           "ORDER BY unit_id, seq", {"u": chunk, **params})
         by_unit: dict[str, list[dict]] = {}
         for row in rows:
             by_unit.setdefault(row["unit_id"], []).append(row)

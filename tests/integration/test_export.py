@@ -121,6 +121,14 @@ def test_an_export_through_a_running_platform_is_the_same_copy(ledger, exported,
         result = _run("export", str(remote), "--data-dir", str(copy))  # through the API in runtime.json
         assert _fingerprint(result) == fingerprint
         assert remote.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+
+        # The platform records more; the copy's fingerprint is still the ledger's as of the copy.
+        taken = re.search(r"recorded up to (\S+)\)", result.stdout).group(1)
+        assert up.post([event("petition_received", "k1", "later", {"channel": "visit", "category": "appeal"})]
+                       ).status_code == 202
+        up.wait_for("k1", "petitions.received", 13)
+        assert _fingerprint(_run("verify", "--data-dir", str(copy))) != fingerprint
+        assert _fingerprint(_run("verify", "--as-of", taken, "--data-dir", str(copy))) == fingerprint
     finally:
         assert up.stop() == 0
 

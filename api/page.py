@@ -21,6 +21,7 @@ header button{background:#fff;color:#9f1d1d;border:0;border-radius:3px;padding:4
 #crumbs a{color:#9f1d1d;cursor:pointer} #crumbs b{font-size:16px}
 #bar input{font:inherit;padding:2px 4px} #status{color:#6b7280;font-size:12px;margin-left:auto}
 #status.err{color:#b91c1c}
+#verified{font-size:12px} #verified.ok{color:#047857} #verified.err{color:#b91c1c;font-weight:600}
 main{display:grid;grid-template-columns:repeat(24,1fr);gap:12px;padding:14px 18px}
 .panel{background:#fff;border-radius:6px;box-shadow:0 1px 2px #0002;display:flex;flex-direction:column;overflow:hidden}
 .panel h2{font-size:14px;margin:0;padding:8px 12px 4px;font-weight:600}
@@ -69,6 +70,8 @@ PAGE_HTML = f"""<!doctype html>
   <label>止 <input type="date" id="to"></label>
   <label title="只计此时刻前入账的记录">截至 <input type="datetime-local" id="asof" step="1"></label>
   <button id="clear" type="button">全部时段</button>
+  <button id="verify" type="button" hidden title="重算本单位及下级各单位的哈希链">核验账本</button>
+  <span id="verified"></span>
   <span id="status"></span>
 </section>
 <main id="grid"></main>

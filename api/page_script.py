@@ -171,6 +171,7 @@ async function apply() {
     `<a data-d="${d.uid}" class="${d.uid === S.view.d ? "on" : ""}">${esc(d.title)}</a>`).join("");
   $("#tabs").querySelectorAll("a").forEach(a => a.onclick = () => go({d: a.dataset.d}));
   $("#from").value = S.view.from; $("#to").value = S.view.to; $("#asof").value = S.view.as_of;
+  if ($("#verified").dataset.unit !== S.view.u) { $("#verified").textContent = ""; $("#verified").dataset.unit = S.view.u; }
   try { await crumbs(); } catch (e) { $("#status").className = "err"; $("#status").textContent = e.message; }
   await refresh();
 }
@@ -182,6 +183,7 @@ async function start() {
     S.dashboards = dashboards; S.tz = dashboards[0].timezone || S.tz;
     S.admin = !me.unit_id; S.home = me.unit_id || (await api("/v1/roots")).roots[0];
     $("#upload-open").hidden = !["admin", "submitter"].includes(me.role);
+    $("#verify").hidden = !["admin", "auditor"].includes(me.role);
     $("#who").textContent = (me.unit_id ? me.unit_id + " · " : "") + ({admin: "管理员", viewer: "查看",
       submitter: "报送", auditor: "审计"}[me.role] || me.role);
     window.onhashchange = apply;
@@ -204,6 +206,25 @@ $("#signin").onsubmit = ev => {
   if (t) { localStorage.setItem("jiandu.token", t); start(); }
 };
 $("#signout").onclick = () => signOut();
+
+// 核验账本: recompute the hash chains of the unit on screen and those below it.
+$("#verify").onclick = async () => {
+  const out = $("#verified"), unit = S.view.u;
+  out.className = ""; out.textContent = "核验中…";
+  try {
+    const r = await api("/v1/audit/verify?subtree=true&unit=" + encodeURIComponent(unit));
+    if (S.view.u !== unit) return;  // the view moved on meanwhile
+    if (r.ok) {
+      out.className = "ok";
+      out.textContent = `账本完整：${r.units} 个单位，${r.rows.toLocaleString("zh-CN")} 条记录；指纹 ${r.fingerprint.slice(0, 16)}…`;
+      out.title = "指纹 fingerprint " + r.fingerprint;
+    } else {
+      out.className = "err";
+      out.textContent = `发现 ${r.breaks.length} 处断链：` + r.breaks.slice(0, 3).map(b =>
+        `${b.unit_id} 第 ${b.seq} 条 ${b.problem.split(" (")[0]}`).join("；");
+    }
+  } catch (e) { out.className = "err"; out.textContent = "核验失败：" + e.message; }
+};
 
 // 报送文件: the template out, a filled-in file back through POST /v1/imports (all rows or none).
 $("#upload-open").onclick = () => { $("#upload").hidden = false; $("#upload-result").innerHTML = ""; };

@@ -154,3 +154,33 @@ def test_a_clerk_downloads_the_template_and_uploads_it_filled_in(demo, tmp_path)
             assert time.monotonic() < deadline, f"{subject} never reached the ledger"
             time.sleep(0.5)
         assert len(found) == 1 and found[0]["type"] == "clue_disposed"
+
+
+def test_an_auditor_verifies_the_chains_of_the_unit_on_screen(demo):
+    """核验账本: the button an auditor (not a viewer) has; it recomputes the chains of the unit
+    on screen and its subtree, and shows the fingerprint the API gives for the same chains."""
+    from playwright.sync_api import sync_playwright
+
+    auditor = httpx.post(demo.url + "/v1/tokens", json={"unit_id": "gd.c01", "role": "auditor"},
+                         headers=demo.headers(), timeout=30).json()["token"]
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(demo.url + "/")
+        page.fill("#token", auditor)
+        page.click("#signin button")
+        page.wait_for_function("() => document.querySelector('#crumbs b')?.textContent.length > 0")
+        assert page.locator("#upload-open").is_hidden()  # an auditor reads; it does not submit
+        page.click("#verify")
+        page.wait_for_selector("#verified.ok")
+        shown = page.inner_text("#verified")
+        full = page.get_attribute("#verified", "title").split()[-1]
+        browser.close()
+    assert not errors, f"page errors: {errors}"
+    assert shown.startswith("账本完整：") and full[:16] in shown
+    units = int(shown.split("：")[1].split(" 个单位")[0])
+    direct = httpx.get(demo.url + "/v1/audit/verify", params={"unit": "gd.c01", "subtree": "true"},
+                       headers=demo.headers(auditor), timeout=60).json()
+    assert direct["ok"] and units == direct["units"] > 1  # the city and the units below it

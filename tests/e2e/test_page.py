@@ -98,6 +98,22 @@ def test_panel_data_is_403_outside_the_callers_subtree(demo):
                      headers=demo.headers(), timeout=30).status_code == 404
 
 
+def _signed_in(browser, demo: Up, token: str, errors: list[str]):
+    """A page of the demo, signed in with `token`; uncaught script errors go to `errors`."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(demo.url + "/")
+    page.fill("#token", token)
+    page.click("#signin button")
+    page.wait_for_function("() => document.querySelector('#crumbs b')?.textContent.length > 0")
+    return page
+
+
+def _issued(demo: Up, unit: str, role: str) -> str:
+    return httpx.post(demo.url + "/v1/tokens", json={"unit_id": unit, "role": role},
+                      headers=demo.headers(), timeout=30).json()["token"]
+
+
 def test_a_clerk_downloads_the_template_and_uploads_it_filled_in(demo, tmp_path):
     """报送文件 on the page: the template comes down; a file with a bad row comes back as a
     table of rows and columns; the corrected file is accepted and reaches the ledger."""
@@ -105,22 +121,15 @@ def test_a_clerk_downloads_the_template_and_uploads_it_filled_in(demo, tmp_path)
 
     from playwright.sync_api import sync_playwright
 
-    viewer = httpx.post(demo.url + "/v1/tokens", json={"unit_id": "gd.c01", "role": "viewer"},
-                        headers=demo.headers(), timeout=30).json()["token"]
+    errors: list[str] = []
     with sync_playwright() as pw:
         browser = _browser(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(demo.url + "/")
-        page.fill("#token", viewer)
-        page.click("#signin button")
-        page.wait_for_function("() => document.querySelector('#who').textContent.includes('查看')")
-        assert page.locator("#upload-open").is_hidden()  # a viewer does not submit
-        page.click("#signout")
+        page = _signed_in(browser, demo, _issued(demo, "gd.c01", "viewer"), errors)
+        assert page.locator("#upload-open").is_hidden()  # a viewer neither submits nor audits
+        assert page.locator("#verify").is_hidden()
+        page.close()
 
-        page.fill("#token", demo.token)
-        page.click("#signin button")
+        page = _signed_in(browser, demo, demo.token, errors)
         page.locator("#upload-open").click()
         with page.expect_download() as download:
             page.click("#upload-template")
@@ -161,17 +170,11 @@ def test_an_auditor_verifies_the_chains_of_the_unit_on_screen(demo):
     on screen and its subtree, and shows the fingerprint the API gives for the same chains."""
     from playwright.sync_api import sync_playwright
 
-    auditor = httpx.post(demo.url + "/v1/tokens", json={"unit_id": "gd.c01", "role": "auditor"},
-                         headers=demo.headers(), timeout=30).json()["token"]
+    auditor = _issued(demo, "gd.c01", "auditor")
+    errors: list[str] = []
     with sync_playwright() as pw:
         browser = _browser(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(demo.url + "/")
-        page.fill("#token", auditor)
-        page.click("#signin button")
-        page.wait_for_function("() => document.querySelector('#crumbs b')?.textContent.length > 0")
+        page = _signed_in(browser, demo, auditor, errors)
         assert page.locator("#upload-open").is_hidden()  # an auditor reads; it does not submit
         page.click("#verify")
         page.wait_for_selector("#verified.ok")

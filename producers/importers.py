@@ -12,36 +12,26 @@ in the event list. Row 0 means the file as a whole.
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import functools
 import io
-import json
-import re
-import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 from domain.decode import DecodeError, decode_event
-from domain.events import PAYLOADS, EnvelopeBase
-from domain.labels import ENVELOPE_LABELS, FIELD_LABELS, TYPE_BY_LABEL, allowed, choices, from_label
+from domain.events import EnvelopeBase
+from domain.labels import ENVELOPE_LABELS, FIELD_LABELS, TYPE_BY_LABEL, choices
+from producers.cells import convert, csv_text, loads, payload_value, xlsx_text
 
 MAX_BYTES = 200 * 1024 * 1024
 MAX_CELL = 10_000
 MAX_ROWS = 5_000_000
 PROGRESS_ROWS = 20_000
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991
 GB_NOTE = "文件按 GBK/GB18030 编码读取 (decoded as GB18030)"
 SUPPORTED = (".jsonl", ".json", ".csv", ".xlsx")
 ENVELOPE = ("event_id", "type", "schema_version", "unit_id", "subject_id", "occurred_at")
 REQUIRED = ("event_id", "type", "unit_id", "subject_id", "occurred_at")
-# How Chinese Excel writes a date or time into CSV (2025/3/1 9:30): read as Asia/Shanghai, as an
-# XLSX date cell is. An ISO time without an offset (2025-03-01T09:30) is a program's, and stays
-# an error: a program can say which zone it means.
-EXCEL_TIME = re.compile(r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-DATE_COLUMNS = ("payload.effective_from", "payload.due_date")
 # Chinese headers, as in `jiandu template`'s workbook: 处置方式 is payload.method.
 ALIASES = {**{label: name for name, label in ENVELOPE_LABELS.items()},
            **{label: f"payload.{name}" for name, label in FIELD_LABELS.items()}}
@@ -176,7 +166,7 @@ def _read_text(data: bytes, suffix: str, sink: _Sink) -> str | None:
                                   "UTF-8 or GB18030)")
     elif suffix == ".csv":
         rows = csv.reader(io.StringIO(text, newline=""))
-        _read_table(_numbered(rows, sink, (csv.Error,)), sink, _csv_text)
+        _read_table(_numbered(rows, sink, (csv.Error,)), sink, csv_text)
     else:
         for row, raw in _json_rows(text, suffix, sink):
             if sink.over_limit(row):
@@ -195,17 +185,10 @@ def _decode(data: bytes) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _loads(text: str) -> tuple[Any, str | None]:
-    try:
-        return json.loads(text), None
-    except (ValueError, RecursionError) as exc:
-        return None, f"不是合法的 JSON (invalid JSON): {exc}"
-
-
 def _json_rows(text: str, suffix: str, sink: _Sink) -> Iterator[tuple[int, Any]]:
     """Yield (row, parsed event) from JSON Lines or a JSON list; bad JSON becomes a problem."""
     if suffix == ".json":
-        body, error = _loads(text)
+        body, error = loads(text)
         if isinstance(body, dict) and isinstance(body.get("events"), list):
             body = body["events"]
         if isinstance(body, list):
@@ -216,7 +199,7 @@ def _json_rows(text: str, suffix: str, sink: _Sink) -> Iterator[tuple[int, Any]]
         return
     for row, line in enumerate(io.StringIO(text, newline="\n"), start=1):
         if line.strip():
-            raw, error = _loads(line)
+            raw, error = loads(line)
             if error:
                 sink.problem(row, "(line)", error)
             else:
@@ -236,22 +219,6 @@ def _numbered(rows: Iterator[Any], sink: _Sink, errors: tuple[type[Exception], .
             sink.problem(row, "(row)", f"无法读取该行 (cannot read this row): {exc}")
 
 
-def _csv_text(value: str, column: str | None) -> str | None:
-    return _local_time(value.strip(), column) or None
-
-
-def _local_time(text: str, column: str | None) -> str:
-    """Rewrite a spreadsheet's local date or time in `column` as ISO 8601; other text as it is."""
-    if column not in ("occurred_at", *DATE_COLUMNS) or not (match := EXCEL_TIME.fullmatch(text)):
-        return text
-    year, month, day, hour, minute, second = (int(g) if g else 0 for g in match.groups())
-    try:
-        when = dt.datetime(year, month, day, hour, minute, second, tzinfo=SHANGHAI)
-    except ValueError:
-        return text  # 2025/2/30: the decoder says what is wrong with it
-    return when.isoformat() if column == "occurred_at" else when.date().isoformat()
-
-
 def _read_xlsx(content: io.BytesIO, sink: _Sink) -> None:
     import openpyxl  # heavy; only XLSX needs it
 
@@ -264,23 +231,9 @@ def _read_xlsx(content: io.BytesIO, sink: _Sink) -> None:
         sheet = book.worksheets[0]  # the first sheet holds the events
         sheet.reset_dimensions()  # some writers store a wrong size, which would truncate rows
         # A damaged sheet can fail mid-way with any parser error; the rows before it stand.
-        _read_table(_numbered(sheet.iter_rows(values_only=True), sink, (Exception,)), sink, _xlsx_text)
+        _read_table(_numbered(sheet.iter_rows(values_only=True), sink, (Exception,)), sink, xlsx_text)
     finally:
         book.close()
-
-
-def _xlsx_text(value: Any, column: str | None) -> str | None:
-    """Turn a cell into text; a naive occurred_at is Asia/Shanghai (+08:00) local time."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # Excel stores every number as a float: 3.0 means 3
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        if column == "occurred_at":
-            return value.replace(tzinfo=SHANGHAI).isoformat()
-        if value.time() == dt.time():
-            return value.date().isoformat()  # Excel has no pure dates; a midnight is a date cell
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return _local_time(str(value).strip(), column) or None
 
 
 def _read_table(rows: Iterator[tuple[int, Any]], sink: _Sink,
@@ -353,12 +306,12 @@ def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
         named[name] = cell
     raw: dict[str, Any] = {k: v for k, v in named.items() if k in ENVELOPE}
     if "schema_version" in raw:
-        raw["schema_version"] = _convert(raw["schema_version"], frozenset({int}))
+        raw["schema_version"] = convert(raw["schema_version"], frozenset({int}))
     if "type" in raw:
         raw["type"] = TYPE_BY_LABEL.get(raw["type"], raw["type"])  # 处置问题线索 is clue_disposed
     fields = {k[8:]: v for k, v in named.items() if k.startswith("payload.")}
     if "payload" in named:
-        raw["payload"], error = _loads(named["payload"])
+        raw["payload"], error = loads(named["payload"])
         if fields:
             error = ("payload 列与 payload.<字段> 列不能同时填写 (use either the payload column or "
                      "payload.<field> columns)")
@@ -367,7 +320,7 @@ def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
     else:
         raw["payload"], stand_ins = {}, []
         for name, text in fields.items():
-            value, error = _payload_value(raw.get("type"), name, text)
+            value, error = payload_value(raw.get("type"), name, text)
             if error:
                 sink.problem(row, f"payload.{name}", error, event_id)
                 stand_ins.append(name)
@@ -380,51 +333,3 @@ def _row_to_raw(row: int, columns: list[str | None], cells: list[str | None],
     return raw if len(sink.problems) == before else None
 
 
-def _payload_value(event_type: Any, name: str, text: str) -> tuple[Any, str | None]:
-    """Turn a payload cell into its value: a label into the id it names (谈话函询 is
-    talk_inquiry), a number into a number; say what is allowed when the cell names nothing."""
-    if event_type not in PAYLOADS:
-        return text, None  # the unknown type is the row's problem
-    if options := choices(event_type, name):
-        value = from_label(event_type, name, text)
-        if value not in options:
-            value = _convert(text, _kinds(event_type, name))  # form "2.0" is 2 too
-        if value in options:
-            return value, None
-        return text, f"{text[:60]!r} 不是可选值 (not one of the allowed values): {allowed(event_type, name)}"
-    kinds = _kinds(event_type, name)
-    if dict in kinds:  # event_corrected's replacement payload, as JSON in one cell
-        return _loads(text)
-    return _convert(text, kinds), None
-
-
-@functools.cache
-def _kinds(event_type: str, name: str) -> frozenset[type]:
-    """Return the plain types a payload field accepts (int for Literal[1, 2], ...)."""
-    info = PAYLOADS[event_type].model_fields.get(name)
-    return frozenset(_flatten(info.annotation)) if info else frozenset()
-
-
-def _flatten(annotation: Any) -> set[type]:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _flatten(get_args(annotation)[0])
-    if origin is Literal:
-        return {type(arg) for arg in get_args(annotation)}
-    if origin in (Union, types.UnionType):
-        return set().union(*(_flatten(arg) for arg in get_args(annotation)))
-    return {origin or annotation}
-
-
-def _convert(text: str, kinds: frozenset[type]) -> Any:
-    """Turn a cell's text into the number the field wants (form 2, percent 37.5); else keep it."""
-    if int in kinds:
-        with suppress(ValueError):
-            return int(text)
-        with suppress(ValueError, OverflowError):
-            if (number := float(text)).is_integer():  # "2.0" means 2 too
-                return int(number)
-    if float in kinds:
-        with suppress(ValueError):
-            return float(text)
-    return text

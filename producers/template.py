@@ -100,14 +100,21 @@ def template_bytes(rows: int = DEFAULT_ROWS, path: Path | None = None) -> bytes:
     return buffer.getvalue()
 
 
+ENVELOPE_NOTES = {
+    "event_id": "已预先填好，请勿修改；每行一个事件 (filled in ahead: leave it as it is)",
+    "type": "从下拉列表选择 (choose from the list)",
+    "unit_id": "填报单位的编号，如 gd.c01 (the recording unit's id)",
+    "subject_id": "事件所涉对象的编号：线索、案件、建议、整改事项、任务、谈话或单位 (the entity's id)",
+    "occurred_at": "北京时间，如 2025-03-01 09:30 (Beijing time unless an offset is given)",
+}
+
+
 def _column_note(name: str) -> str:
-    if name == "event_id":
-        return "event_id: 已预先填好，请勿修改；每行一个事件 (filled in ahead: leave it as it is)"
-    if name == "occurred_at":
-        return "occurred_at: 北京时间，如 2025-03-01 09:30 (Beijing time unless an offset is given)"
+    if name in ENVELOPE_NOTES:
+        return f"{name}: {ENVELOPE_NOTES[name]}"
     field = name.removeprefix("payload.")
     used_by = "、".join(TYPE_LABELS[t] for t in PAYLOADS if field in PAYLOADS[t].model_fields)
-    return f"{name}\n用于 (used by): {used_by}" if name.startswith("payload.") else name
+    return f"{name}\n用于 (used by): {used_by}"
 
 
 def _write_guide(guide) -> None:
@@ -121,7 +128,8 @@ def _write_guide(guide) -> None:
         "单位登记、隶属变更、撤销时为该单位的编号）。上级单位、承办单位同样填单位编号。",
         "发生时间按北京时间填写（如 2025-03-01 09:30）；日期字段填日期。只填写该事件类型用到的列，其余留空。",
         "更正后内容按 JSON 填写（如 {\"method\": \"talk_inquiry\"}）。",
-        "提交：jiandu submit 文件.xlsx （或 jiandu submit 文件.xlsx --api 地址 --token 令牌）。有问题的行会列出行号、列名和原因。",
+        "提交：在平台页面点“报送文件”上传，或 jiandu submit 文件.xlsx（远程：加 --api 地址 --token 令牌）。"
+        "有问题的行会列出行号、列名和原因。",
     ):
         guide.append([line])
     guide.append([])

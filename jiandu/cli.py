@@ -84,6 +84,12 @@ def cmd_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from jiandu.submit import outbox
+
+    return outbox(_settings(args), args.deliver)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from jiandu.submit import simulate
 
@@ -213,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--token", default=os.environ.get("JIANDU_TOKEN"))
     submit.add_argument("--data-dir")
     submit.set_defaults(func=cmd_submit)
+
+    box = sub.add_parser("outbox", help="what waits in the data dir's outbox (events accepted while the "
+                                        "broker was down); --deliver sends it")
+    box.add_argument("--deliver", action="store_true",
+                     help="send what waits to JIANDU_KAFKA_BOOTSTRAP's broker now")
+    box.add_argument("--data-dir")
+    box.set_defaults(func=cmd_outbox)
 
     from producers.template import DEFAULT_ROWS, MAX_ROWS
 

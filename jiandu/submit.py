@@ -136,11 +136,39 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
               file=sys.stderr)
     delivered = accepted - sink.spooled
     print(f"接收 accepted: {accepted}  拒绝 rejected: {len(problems)}"
-          + (f"  其中暂存待发 spooled: {sink.spooled} (消息队列不可用；由本数据目录上运行的平台或下一次 "
-             f"jiandu submit 投递 — broker unavailable; delivered by the platform running on this data "
-             f"dir, or by the next jiandu submit)" if sink.spooled else "")
+          + (f"  其中暂存待发 spooled: {sink.spooled} (消息队列不可用；由本数据目录上运行的平台、下一次 "
+             f"jiandu submit 或 jiandu outbox --deliver 投递 — broker unavailable; delivered by the platform "
+             f"running on this data dir, the next jiandu submit, or jiandu outbox --deliver)" if sink.spooled else "")
           + (f"  已投递 delivered: {delivered}" if not api else ""))
     return 1 if problems else 0
+
+
+def outbox(settings: Settings, deliver: bool) -> int:
+    """`jiandu outbox`: what the data dir's outbox holds, and (`--deliver`) send what waits."""
+    if not settings.outbox_path.exists():
+        print(f"发件箱为空 (no outbox in {settings.data_dir})")
+        return 0
+    platform = settings.running()
+    if deliver:
+        if platform is None and not settings.kafka_bootstrap:
+            raise ValueError("没有可投递的消息队列：请启动本数据目录上的平台（其中转会投递），或设置 "
+                             "JIANDU_KAFKA_BOOTSTRAP (no broker to deliver to: start the platform on this "
+                             "data dir, whose relay delivers, or set JIANDU_KAFKA_BOOTSTRAP)")
+        if platform is None:
+            _Sink(settings, None, None)  # delivers what waits, and says so
+    stats = Outbox(settings.outbox_path).stats()
+    waiting, sent = stats["unpublished_events"], stats["events"] - stats["unpublished_events"]
+    print(f"待发送 waiting for the broker: {waiting} 条 events ({stats['unpublished_batches']} 批 batches)")
+    print(f"已发出、待账本确认 sent, awaiting the ledger's receipt: {sent} 条 events")
+    if platform is not None and stats["batches"]:
+        print("本数据目录上的平台正在运行，由其中转投递并在入账后删除 (the platform running on this data dir "
+              "delivers them, and removes each once the ledger holds it)")
+    elif waiting and deliver:
+        print(f"消息队列不可用，仍在等待 (the broker at {settings.kafka_bootstrap} did not take them: they still wait)")
+    elif waiting:
+        print("投递：jiandu outbox --deliver (设置 JIANDU_KAFKA_BOOTSTRAP)，或启动本数据目录上的平台 "
+              "(deliver: jiandu outbox --deliver with JIANDU_KAFKA_BOOTSTRAP, or start the platform here)")
+    return 0
 
 
 def simulate(settings: Settings, units: int, events: int, rate: float, api: str | None,

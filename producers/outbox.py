@@ -101,6 +101,6 @@ class Outbox:
 
     def stats(self) -> dict[str, int]:
         row = self._db().execute(
-            "SELECT count(*), coalesce(sum(events), 0), "
-            "coalesce(sum(published_at IS NULL), 0) FROM batches").fetchone()
-        return {"batches": row[0], "events": row[1], "unpublished_batches": row[2]}
+            "SELECT count(*), coalesce(sum(events), 0), coalesce(sum(published_at IS NULL), 0), "
+            "coalesce(sum(CASE WHEN published_at IS NULL THEN events END), 0) FROM batches").fetchone()
+        return {"batches": row[0], "events": row[1], "unpublished_batches": row[2], "unpublished_events": row[3]}

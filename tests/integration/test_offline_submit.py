@@ -25,6 +25,13 @@ def _write(path, n: int, prefix: str):
     return {e["event_id"] for e in events}
 
 
+def _nothing_listening() -> str:
+    """An address where no broker answers (a port bound a moment, never listened on)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
 def _submit(path, data, bootstrap: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "JIANDU_DATA_DIR": str(data), "JIANDU_KAFKA_BOOTSTRAP": bootstrap}
     return subprocess.run(jiandu_cmd("submit", str(path)), capture_output=True, text=True, env=env, cwd=ROOT,
@@ -48,9 +55,7 @@ async def _event_ids_on(bootstrap: str) -> list[str]:
 def test_what_was_spooled_offline_goes_out_with_the_next_submission(broker, tmp_path):
     ensure_topics(broker.bootstrap, 4)
     data = tmp_path / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        offline = f"127.0.0.1:{s.getsockname()[1]}"
+    offline = _nothing_listening()
     first = _write(tmp_path / "first.jsonl", 5, "a")
     second = _write(tmp_path / "second.jsonl", 3, "b")
 
@@ -86,9 +91,7 @@ def test_jiandu_outbox_shows_what_waits_and_delivers_it_with_nothing_new_to_subm
     `--deliver` sends it, once each."""
     ensure_topics(broker.bootstrap, 4)
     data = tmp_path / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        offline = f"127.0.0.1:{s.getsockname()[1]}"
+    offline = _nothing_listening()
     spooled_ids = _write(tmp_path / "offline.jsonl", 4, "o")
     assert "spooled: 4" in _submit(tmp_path / "offline.jsonl", data, offline).stdout
 

@@ -194,7 +194,7 @@ async function start() {
 function signOut(message) {
   localStorage.removeItem("jiandu.token");
   $("#signin").hidden = false; $("#signout").hidden = true; $("#bar").hidden = true;
-  $("#upload-open").hidden = true; $("#upload").hidden = true;
+  $("#upload-open").hidden = true; $("#upload").hidden = true; $("#verified").textContent = "";
   $("#grid").innerHTML = ""; $("#who").textContent = ""; S.drawn = null;
   $("#welcome").hidden = false;
   $("#welcome").textContent = message || "已退出。请在右上角输入访问令牌并登录。";

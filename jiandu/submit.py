@@ -130,7 +130,7 @@ def submit_file(settings: Settings, path: Path, unit: str | None = None, api: st
     if getattr(result, "note", None):
         print(result.note)
     for row, event_id, field, message in sorted(problems, key=lambda p: p[0] or 0):
-        column = column_label(field or "")
+        column = column_label(field) if field else field
         where = f"{column} ({field})" if column != field else field
         print(f"  第 {row} 行 row {row}  {where}: {message}" + (f"  [{event_id}]" if event_id else ""),
               file=sys.stderr)

@@ -100,6 +100,13 @@ class Up:
             time.sleep(0.1)
         raise TimeoutError(f"unit {unit} never appeared")
 
+    def register_small_province(self) -> Up:
+        """Submit `small_province()` and wait until its last unit is registered."""
+        response = self.post(small_province())
+        assert response.status_code == 202, response.text
+        self.wait_unit("k2")
+        return self
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.harness import ROOT, Up, event, jiandu_cmd, run_in_store, small_province
+from tests.harness import ROOT, Up, event, jiandu_cmd, run_in_store
 from tests.workloads import counting_workload
 
 TAMPERING = {
@@ -37,8 +37,7 @@ def verify(data_dir, *extra):
 def stopped_ledger(tmp_path_factory):
     data = tmp_path_factory.mktemp("ledger") / "data"
     up = Up(data).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     events = [event("petition_received", "k1", f"p{i}", {"channel": "letter", "category": "appeal"})
               for i in range(12)]
     events += [event("task_assigned", "k1", "t1", {"title": "台账", "responsible_leader": "甲", "standard": "按期",
@@ -89,8 +88,7 @@ def test_replay_twice_gives_identical_checksums_equal_to_live(stopped_ledger, tm
 def test_as_of_between_submissions_shows_the_first_even_after_a_retraction(tmp_path):
     up = Up(tmp_path / "data").wait_ready()
     try:
-        assert up.post(small_province()).status_code == 202
-        up.wait_unit("k2")
+        up.register_small_province()
         first, expected_first = counting_workload(200, seed=21)
         assert up.post(first).status_code == 202
         up.wait_for("p", "petitions.received", expected_first["petitions.received"])
@@ -139,8 +137,7 @@ def test_new_consumer_group_rebuilds_identical_figures_from_the_topic(broker, tm
     first = Up(tmp_path / "a", bootstrap=broker.bootstrap).wait_ready()
     second = None
     try:
-        assert first.post(small_province()).status_code == 202
-        first.wait_unit("k2")
+        first.register_small_province()
         events, expected = counting_workload(2_000, seed=31)
         assert first.post(events).status_code == 202
         first.wait_for("p", "petitions.received", expected["petitions.received"])

@@ -12,7 +12,7 @@ from jiandu.settings import TOPIC
 from producers.outbox import Outbox
 from producers.publisher import KafkaPublisher
 from producers.service import Submitter
-from tests.harness import ROOT, Up, jiandu_cmd, ledger_stats, small_province
+from tests.harness import ROOT, Up, jiandu_cmd, ledger_stats
 from tests.workloads import counting_workload
 
 
@@ -32,8 +32,7 @@ def _assert_figures(up: Up, expected) -> None:
 def test_worker_killed_during_100k_ingest_loses_and_doubles_nothing(broker, tmp_path):
     data = tmp_path / "data"
     up = Up(data, bootstrap=broker.bootstrap).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     events, expected = counting_workload(100_000, seed=5)
     _publish(broker.bootstrap, tmp_path, events)
     seen = 0
@@ -53,8 +52,7 @@ def test_worker_killed_during_100k_ingest_loses_and_doubles_nothing(broker, tmp_
 def test_whole_platform_killed_right_after_202_keeps_every_event(tmp_path):
     data = tmp_path / "data"
     up = Up(data).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     events, expected = counting_workload(5_000, seed=9)
     assert up.post(events).status_code == 202
     up.kill9()  # the embedded broker dies with it: only the outbox remembers
@@ -69,8 +67,7 @@ def test_whole_platform_killed_right_after_202_keeps_every_event(tmp_path):
 def test_submit_spools_while_broker_is_down_and_delivers_when_it_returns(broker, tmp_path):
     data = tmp_path / "data"
     up = Up(data, bootstrap=broker.bootstrap).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     port = broker.port
     broker.stop()
 

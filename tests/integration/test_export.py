@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.harness import ROOT, Up, event, jiandu_cmd, small_province
+from tests.harness import ROOT, Up, event, jiandu_cmd
 
 FINGERPRINT = re.compile(r"fingerprint: ([0-9a-f]{64})")
 
@@ -31,8 +31,7 @@ def ledger(tmp_path_factory):
     """A stopped data dir: the small province, 12 petitions in k1, 3 in k2."""
     data = tmp_path_factory.mktemp("export") / "data"
     up = Up(data).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     assert up.post([event("petition_received", unit, f"{unit}-p{i}", {"channel": "letter", "category": "appeal"})
                     for unit, n in (("k1", 12), ("k2", 3)) for i in range(n)]).status_code == 202
     up.wait_for("p", "petitions.received", 15)

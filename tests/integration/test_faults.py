@@ -12,7 +12,7 @@ import time
 import httpx
 
 from jiandu.broker import TansuBroker
-from tests.harness import Up, ledger_stats, small_province
+from tests.harness import Up, ledger_stats
 from tests.integration.test_crashes import _assert_figures, _publish
 from tests.workloads import counting_workload
 
@@ -35,8 +35,7 @@ def test_worker_killed_ten_times_during_200k_ingest(broker, tmp_path):
     data = tmp_path / "data"
     logs = {"JIANDU_LOG_LEVEL": "INFO"}  # the group protocol's story, if a restart stalls
     up = Up(data, bootstrap=broker.bootstrap, env=logs).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     events, expected = counting_workload(200_000, seed=77)
     _publish(broker.bootstrap, tmp_path, events, chunk=500)  # small records: each run folds a little
     kills, mid_ingest, folded = 0, 0, 0
@@ -65,8 +64,7 @@ def test_worker_killed_ten_times_during_200k_ingest(broker, tmp_path):
 def test_broker_killed_and_restarted_mid_ingest_delivers_everything_once(broker, tmp_path):
     data = tmp_path / "data"
     up = Up(data, bootstrap=broker.bootstrap).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     events, expected = counting_workload(20_000, seed=78)
     port = broker.port
     statuses = []
@@ -98,8 +96,7 @@ def test_broker_killed_and_restarted_mid_ingest_delivers_everything_once(broker,
 def test_worker_paused_past_session_timeout_causes_no_duplicates(broker, tmp_path):
     data = tmp_path / "data"
     up = Up(data, bootstrap=broker.bootstrap).wait_ready()
-    assert up.post(small_province()).status_code == 202
-    up.wait_unit("k2")
+    up.register_small_province()
     events, expected = counting_workload(30_000, seed=79)
     _publish(broker.bootstrap, tmp_path, events)
     while _progress(up) <= 0:
@@ -122,8 +119,7 @@ def test_full_disk_answers_503_and_recovers_without_losing_acknowledged_events(t
     try:
         data = mount / "data"
         up = Up(data).wait_ready()
-        assert up.post(small_province()).status_code == 202
-        up.wait_unit("k2")
+        up.register_small_province()
         events, expected = counting_workload(3_000, seed=80)
         acknowledged = []
         assert up.post(events[:1000]).status_code == 202
@@ -204,8 +200,7 @@ def test_a_second_up_on_the_same_data_dir_is_refused_and_leaves_the_first_alone(
         assert f"正被另一个进程使用 (pid {first.proc.pid})" in second.stderr
         assert "Traceback" not in second.stderr
         assert json.loads((data / "runtime.json").read_text()) == runtime
-        assert first.post(small_province()).status_code == 202
-        first.wait_unit("k2")
+        first.register_small_province()
         report = subprocess.run(jiandu_cmd("verify"), capture_output=True, text=True, cwd=ROOT,
                                 env={**os.environ, "JIANDU_DATA_DIR": str(data)}, timeout=90)
         assert report.returncode == 0 and "6 条记录" in report.stdout, report.stderr  # through its API

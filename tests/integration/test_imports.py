@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import ROOT, Up, fill_in, jiandu_cmd, small_province
+from tests.harness import ROOT, Up, fill_in, jiandu_cmd
 
 WHEN = dt.datetime(2025, 3, 1, 9, 30)
 
@@ -20,8 +20,7 @@ WHEN = dt.datetime(2025, 3, 1, 9, 30)
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
     platform = Up(tmp_path_factory.mktemp("imports")).wait_ready()
-    assert platform.post(small_province()).status_code == 202
-    platform.wait_unit("k2")
+    platform.register_small_province()
     yield platform
     platform.stop()
 

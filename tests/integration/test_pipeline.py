@@ -9,15 +9,14 @@ import time
 import httpx
 import pytest
 
-from tests.harness import ROOT, Up, event, jiandu_cmd, small_province
+from tests.harness import ROOT, Up, event, jiandu_cmd
 from tests.workloads import counting_workload
 
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
     platform = Up(tmp_path_factory.mktemp("up")).wait_ready()
-    assert platform.post(small_province()).status_code == 202
-    platform.wait_unit("k2")
+    platform.register_small_province()
     yield platform
     platform.stop()
 
